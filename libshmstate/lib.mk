@@ -1,0 +1,34 @@
+# libshmstate: every libshmstate/*.c goes into both libraries.
+
+LIB_SRCS	:= $(sort $(wildcard libshmstate/*.c))
+LIB_OBJS	:= $(LIB_SRCS:%.c=$(B)/%.o)
+SHMS_SOVERSION	:= 0
+LIB_A		:= $(B)/libshmstate.a
+LIB_SONAME	:= libshmstate.so.$(SHMS_SOVERSION)
+LIB_SO		:= $(B)/libshmstate.so.$(SHMS_SOVERSION).1.0
+
+# Library objects are built once, PIC and with hidden visibility, and
+# serve the static library, the shared library and the unit tests.
+$(LIB_OBJS): ALL_CFLAGS += -fPIC -fvisibility=hidden -DSHMS_BUILDING
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--no-undefined \
+	    $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	ln -sf $(notdir $@) $(B)/$(LIB_SONAME)
+	ln -sf $(LIB_SONAME) $(B)/libshmstate.so
+
+$(B)/shmstate.pc: libshmstate/shmstate.pc.in Makefile
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(shell sed -n 's/^#define SHMS_VERSION_STRING[^"]*"\(.*\)"/\1/p' libshmstate/shmstate.h)|' \
+	    $< > $@
+
+# Programs in the tree link the static library so they run uninstalled.
+SHMS_LINK	= $(LIB_A) $(LIBS)

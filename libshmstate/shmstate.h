@@ -1,0 +1,401 @@
+/*
+ * shmstate.h: keep a service's state in named shared-memory segments across
+ * restarts, upgrades and exec.
+ *
+ * One public header. Every function returns int: 0 (or a non-negative count
+ * where documented) on success, -errno for a system failure, or one of the
+ * SHMS_E* codes below. shms_strerror() maps any code to text; the handle that
+ * failed keeps a human detail string (path, expected vs found), see
+ * shms_errdetail().
+ *
+ * Constructors take an out-parameter that is written only on success.
+ * Destructors accept NULL. The library never prints and keeps no global
+ * mutable state. See libshmstate(3).
+ */
+#ifndef SHMSTATE_H
+#define SHMSTATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(SHMS_BUILDING) && defined(__GNUC__)
+#define SHMS_EXPORT __attribute__((visibility("default")))
+#else
+#define SHMS_EXPORT
+#endif
+
+#define SHMS_VERSION_MAJOR	0
+#define SHMS_VERSION_MINOR	1
+#define SHMS_VERSION_PATCH	0
+#define SHMS_VERSION_STRING	"0.1.0"
+
+/* Default root of all state directories; overridden by $SHMSTATE_DIR. */
+#define SHMS_DEFAULT_DIR	"/dev/shm/shmstate"
+
+/*
+ * Bounds. Service, segment and layout names are 1..SHMS_NAME_MAX bytes of
+ * [A-Za-z0-9_.-], do not start with '.', and contain no "..".
+ */
+#define SHMS_NAME_MAX		63
+#define SHMS_BUILDID_MAX	63
+#define SHMS_MAX_SEGMENTS	4096		/* per checkpoint */
+#define SHMS_SEG_MAX_SIZE	(UINT64_C(1) << 44)	/* 16 TiB payload */
+#define SHMS_DETAIL_MAX		256
+
+/*
+ * Library error codes. All below -4095 so they never collide with -errno.
+ */
+enum shms_error {
+	SHMS_ENOSTATE	= -4100,	/* no committed checkpoint */
+	SHMS_ELAYOUT	= -4101,	/* layout name differs from expected */
+	SHMS_EVERSION	= -4102,	/* layout version differs from expected */
+	SHMS_EMAGIC	= -4103,	/* not a shmstate segment (bad magic) */
+	SHMS_EFORMAT	= -4104,	/* unsupported on-shm format version */
+	SHMS_EHDRSUM	= -4105,	/* header checksum mismatch */
+	SHMS_ESUM	= -4106,	/* payload checksum mismatch */
+	SHMS_ETRUNC	= -4107,	/* segment file shorter than its header says */
+	SHMS_EMISSING	= -4108,	/* listed in the manifest but missing */
+	SHMS_ELOCKED	= -4109,	/* state owned by another live process */
+	SHMS_EFOREIGN	= -4110,	/* file or directory owned by another uid */
+	SHMS_ESYMLINK	= -4111,	/* a symlink where a file was expected */
+	SHMS_ENAME	= -4112,	/* invalid service, segment or layout name */
+	SHMS_ECORRUPT	= -4113,	/* malformed header, manifest or metadata */
+	SHMS_EDIRTY	= -4114,	/* arena left live by an owner that died */
+	SHMS_ESTATE	= -4115,	/* segment in the wrong state for the call */
+	SHMS_ENOSPACE	= -4116,	/* arena full */
+	SHMS_ELIMIT	= -4117,	/* a compile-time bound was exceeded */
+	SHMS_EPERMS	= -4118,	/* unsafe permissions (group/world access) */
+	SHMS_ENOTFOUND	= -4119,	/* no such segment in this checkpoint */
+	SHMS_EPROTO	= -4120,	/* malformed message (notify, handoff) */
+};
+
+/*
+ * Returns a static string for any code this library returns: 0, -errno or
+ * SHMS_E*. Never NULL.
+ */
+SHMS_EXPORT const char *shms_strerror(int code);
+
+/* ------------------------------------------------------------------ */
+/* Services                                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A service's state directory, $SHMSTATE_DIR/<service>/ (0700). Opening it
+ * for writing takes the service's exclusive owner lock.
+ */
+struct shms_svc;
+
+#define SHMS_SVC_RDONLY	0x1u	/* inspect only: no lock, never writes */
+#define SHMS_SVC_NOCREATE 0x2u	/* fail with -ENOENT if the dir is missing */
+
+/*
+ * Opens (creating if needed, mode 0700) the state directory of `service'
+ * under `root' (NULL: $SHMSTATE_DIR, or SHMS_DEFAULT_DIR). Without
+ * SHMS_SVC_RDONLY the caller becomes the service's one live owner: a
+ * second owner gets SHMS_ELOCKED (the detail names the holder's pid).
+ * Directories not owned by the caller's uid give SHMS_EFOREIGN; group or
+ * world writable ones SHMS_EPERMS; a symlink SHMS_ESYMLINK.
+ * On success *out is set; release with shms_svc_close().
+ */
+SHMS_EXPORT int shms_svc_open(struct shms_svc **out, const char *root,
+    const char *service, unsigned flags);
+
+/*
+ * Releases the lock and the handle. Returns -EBUSY (and closes nothing)
+ * while a checkpoint, adoption or arena opened on it is still open.
+ * NULL is a no-op returning 0.
+ */
+SHMS_EXPORT int shms_svc_close(struct shms_svc *svc);
+
+/* Absolute path of the service directory; valid until close. */
+SHMS_EXPORT const char *shms_svc_path(const struct shms_svc *svc);
+
+/*
+ * Human detail of the last error returned by a call on this service or on
+ * any object opened from it ("…/ckpt.0000000000000002.kv: payload checksum
+ * 0x… expected 0x…"). Empty string when there is none. Valid until the next
+ * call on the same service; not thread-safe across threads sharing it.
+ */
+SHMS_EXPORT const char *shms_errdetail(const struct shms_svc *svc);
+
+/*
+ * Sets the writer build id recorded in every segment header written from
+ * now on (1..SHMS_BUILDID_MAX printable bytes). Default: the GNU build-id
+ * of the main executable in hex, or "unknown".
+ */
+SHMS_EXPORT int shms_svc_set_build_id(struct shms_svc *svc, const char *id);
+
+/*
+ * Owner of the service's lock: *pid is the pid recorded by the last owner
+ * (0 if none ever), *alive is 1 if the lock is held now.
+ */
+SHMS_EXPORT int shms_svc_owner(struct shms_svc *svc, pid_t *pid, int *alive);
+
+/* Returns 0 if `name' is a valid service/segment/layout name, SHMS_ENAME if not. */
+SHMS_EXPORT int shms_name_valid(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Segment metadata                                                    */
+/* ------------------------------------------------------------------ */
+
+enum shms_seg_state {
+	SHMS_STATE_CREATING	= 1,	/* being written; not yet sealed */
+	SHMS_STATE_LIVE		= 2,	/* arena owned by a running process */
+	SHMS_STATE_CLEAN	= 3,	/* sealed; safe to adopt */
+	SHMS_STATE_CONSUMED	= 4,	/* adopter released pages; not adoptable */
+};
+
+enum shms_seg_kind {
+	SHMS_KIND_CKPT	= 1,	/* copy-mode checkpoint segment */
+	SHMS_KIND_ARENA	= 2,	/* zero-copy arena (or arena chunk) */
+};
+
+/* A plain copy of a validated segment header. */
+struct shms_seg_info {
+	char		name[SHMS_NAME_MAX + 1];
+	char		layout[SHMS_NAME_MAX + 1];
+	char		build_id[SHMS_BUILDID_MAX + 1];
+	uint32_t	layout_version;
+	uint32_t	format;		/* on-shm format version */
+	int		kind;		/* enum shms_seg_kind */
+	int		state;		/* enum shms_seg_state */
+	uint32_t	flags;		/* on-shm flags, see libshmstate(3) */
+	uint32_t	page_size;	/* page size of the backing mapping */
+	uint64_t	generation;
+	uint64_t	payload_off;
+	uint64_t	payload_len;
+	uint64_t	payload_xxh3;
+	uint64_t	hdr_xxh3;
+	int64_t		owner_pid;
+	uint64_t	ctime_ns;	/* CLOCK_REALTIME ns at creation */
+	uint64_t	seal_ns;	/* CLOCK_REALTIME ns at seal; 0 if unsealed */
+	uint64_t	file_size;	/* st_size of the file */
+};
+
+/* ------------------------------------------------------------------ */
+/* Checkpoint (copy mode)                                              */
+/* ------------------------------------------------------------------ */
+
+struct shms_ckpt;
+struct shms_seg;
+
+/*
+ * Begins a checkpoint of a service opened for writing. Segments written
+ * into it are invisible to adopters until shms_ckpt_commit() renames the
+ * new manifest into place. flags must be 0.
+ */
+SHMS_EXPORT int shms_ckpt_begin(struct shms_svc *svc, unsigned flags,
+    struct shms_ckpt **out);
+
+/*
+ * Creates segment `name' (unique within the checkpoint) holding data of the
+ * application's layout `layout' at `layout_version'. size_hint (may be 0)
+ * pre-sizes it; segments grow as needed. The returned handle belongs to the
+ * checkpoint: close it with shms_seg_close() or let commit/abort do it.
+ * Safe to call from several threads; each segment handle must be used by
+ * one thread at a time.
+ */
+SHMS_EXPORT int shms_ckpt_seg_create(struct shms_ckpt *ck, const char *name,
+    const char *layout, uint32_t layout_version, uint64_t size_hint,
+    struct shms_seg **out);
+
+/* Appends len bytes, checksumming as it copies. */
+SHMS_EXPORT int shms_seg_write(struct shms_seg *seg, const void *buf,
+    size_t len);
+
+/*
+ * Reserves len bytes at the end of the payload and sets *ptr to them, so
+ * the caller can serialize in place. The pointer is valid until the next
+ * write, reserve or close on this segment. shms_seg_commit(seg, n) with
+ * n <= len appends the first n bytes; a reserve without commit adds
+ * nothing.
+ */
+SHMS_EXPORT int shms_seg_reserve(struct shms_seg *seg, size_t len, void **ptr);
+SHMS_EXPORT int shms_seg_commit(struct shms_seg *seg, size_t len);
+
+/*
+ * Commits the checkpoint: seals every segment, writes the manifest (every
+ * segment's size, checksum and the generation) and renames it into place,
+ * then removes the previous generation unless SHMS_CKPT_KEEP_OLD.
+ * The handle is freed whatever the result; on failure the previous
+ * committed checkpoint is untouched and the new files are removed.
+ * *generation (may be NULL) receives the committed generation.
+ */
+#define SHMS_CKPT_KEEP_OLD	0x1u
+SHMS_EXPORT int shms_ckpt_commit(struct shms_ckpt *ck, unsigned flags,
+    uint64_t *generation);
+
+/* Abandons the checkpoint and removes its files. NULL is a no-op. */
+SHMS_EXPORT void shms_ckpt_abort(struct shms_ckpt *ck);
+
+/* ------------------------------------------------------------------ */
+/* Adopt                                                               */
+/* ------------------------------------------------------------------ */
+
+struct shms_adopt;
+
+/*
+ * Opens the last committed checkpoint of a service opened for writing.
+ * SHMS_ENOSTATE if there is none. flags must be 0.
+ */
+SHMS_EXPORT int shms_adopt_begin(struct shms_svc *svc, unsigned flags,
+    struct shms_adopt **out);
+
+SHMS_EXPORT uint64_t shms_adopt_generation(const struct shms_adopt *ad);
+SHMS_EXPORT size_t shms_adopt_count(const struct shms_adopt *ad);
+
+/*
+ * Fills *info for manifest entry i (0 <= i < count) from the manifest; the
+ * segment file itself is not opened.
+ */
+SHMS_EXPORT int shms_adopt_entry(const struct shms_adopt *ad, size_t i,
+    struct shms_seg_info *info);
+
+/* Verification levels for shms_adopt_seg_open(). */
+enum shms_verify {
+	SHMS_VERIFY_HEADER	= 0,	/* header, sizes, manifest agreement */
+	SHMS_VERIFY_FULL	= 1,	/* plus payload checksum, before return */
+	SHMS_VERIFY_STREAM	= 2,	/* payload checksum checked by
+					 * shms_seg_read(): the read that
+					 * reaches the end returns SHMS_ESUM on
+					 * a mismatch */
+};
+
+/*
+ * Opens and maps (read-only) segment `name' of the adopted checkpoint.
+ * layout must match exactly (SHMS_ELAYOUT) and layout_version too
+ * (SHMS_EVERSION); pass layout NULL to accept any. The handle belongs to
+ * the adoption; close it with shms_seg_close() or let finish do it.
+ */
+SHMS_EXPORT int shms_adopt_seg_open(struct shms_adopt *ad, const char *name,
+    const char *layout, uint32_t layout_version, enum shms_verify verify,
+    struct shms_seg **out);
+
+/*
+ * The whole payload, mapped read-only: valid until the segment is closed.
+ * Pages released with shms_seg_release() read as zeros.
+ */
+SHMS_EXPORT int shms_seg_data(struct shms_seg *seg, const void **data,
+    uint64_t *len);
+
+/*
+ * Copies up to len bytes from the read cursor into buf; *got receives the
+ * count (0 at end). Returns 0, or SHMS_ESUM at the end of a
+ * SHMS_VERIFY_STREAM segment whose checksum does not match.
+ */
+SHMS_EXPORT int shms_seg_read(struct shms_seg *seg, void *buf, size_t len,
+    size_t *got);
+
+/*
+ * Gives back the memory of payload range [off, off+len) of an adopted
+ * segment once consumed (punches the pages out of the file), so adopting
+ * does not need twice the state's memory. The first release marks the
+ * segment consumed: it can no longer be adopted again.
+ * SHMS_RELEASE_READ additionally releases everything shms_seg_read() has
+ * consumed so far (off and len are ignored).
+ */
+#define SHMS_RELEASE_READ	0x1u
+SHMS_EXPORT int shms_seg_release(struct shms_seg *seg, uint64_t off,
+    uint64_t len, unsigned flags);
+
+/* Header info of an open segment (checkpoint or adopted). */
+SHMS_EXPORT int shms_seg_info(const struct shms_seg *seg,
+    struct shms_seg_info *info);
+
+/*
+ * Closes a segment handle. For a checkpoint segment this seals it (final
+ * checksum, exact size) and may be done from the writing thread. NULL is a
+ * no-op.
+ */
+SHMS_EXPORT int shms_seg_close(struct shms_seg *seg);
+
+/*
+ * Ends an adoption: closes its segments, then removes the adopted
+ * generation (segments and manifest) unless SHMS_ADOPT_KEEP. The handle
+ * is freed whatever the result.
+ */
+#define SHMS_ADOPT_KEEP		0x1u
+SHMS_EXPORT int shms_adopt_finish(struct shms_adopt *ad, unsigned flags);
+
+/* Ends an adoption leaving every file as it is. NULL is a no-op. */
+SHMS_EXPORT void shms_adopt_abort(struct shms_adopt *ad);
+
+/* ------------------------------------------------------------------ */
+/* Inspection (shmctl)                                                 */
+/* ------------------------------------------------------------------ */
+
+/* How a file in a service directory relates to the committed state. */
+enum shms_entry_status {
+	SHMS_ENT_COMMITTED	= 1,	/* listed in the current manifest */
+	SHMS_ENT_UNCOMMITTED	= 2,	/* newer generation, never committed */
+	SHMS_ENT_SUPERSEDED	= 3,	/* older generation */
+	SHMS_ENT_ARENA		= 4,	/* an arena segment */
+	SHMS_ENT_FOREIGN	= 5,	/* unknown or invalid file */
+};
+
+struct shms_entry {
+	char			file[2 * SHMS_NAME_MAX + 32]; /* name in dir */
+	int			status;	/* enum shms_entry_status */
+	int			error;	/* 0, or why the header is invalid */
+	struct shms_seg_info	info;	/* valid when error == 0 */
+};
+
+/*
+ * Calls cb for each segment file of the service, in name order; a non-zero
+ * return from cb stops the walk and is returned.
+ */
+typedef int (*shms_entry_cb)(const struct shms_entry *e, void *arg);
+SHMS_EXPORT int shms_svc_list(struct shms_svc *svc, shms_entry_cb cb,
+    void *arg);
+
+/* Calls cb(name, arg) for each service directory under root (NULL: default). */
+typedef int (*shms_service_cb)(const char *service, void *arg);
+SHMS_EXPORT int shms_list_services(const char *root, shms_service_cb cb,
+    void *arg);
+
+/*
+ * Re-validates file `file' of the service and recomputes its payload
+ * checksum. progress (may be NULL) is called now and then with bytes done
+ * and total.
+ */
+typedef void (*shms_progress_cb)(uint64_t done, uint64_t total, void *arg);
+SHMS_EXPORT int shms_svc_verify(struct shms_svc *svc, const char *file,
+    shms_progress_cb progress, void *arg);
+
+/*
+ * Removes file `file' of the service (a service opened for writing, so
+ * the caller holds the lock). SHMS_ENOTFOUND if absent.
+ */
+SHMS_EXPORT int shms_svc_remove(struct shms_svc *svc, const char *file);
+
+/*
+ * Removes uncommitted and superseded generations, stale temporary
+ * manifests and dead owners' leftovers; cb (may be NULL) is told each
+ * removed file. Needs a service opened for writing.
+ */
+SHMS_EXPORT int shms_svc_gc(struct shms_svc *svc, shms_entry_cb cb,
+    void *arg);
+
+/* Streams the payload of file `file' to fd (shmctl dump). */
+SHMS_EXPORT int shms_svc_dump(struct shms_svc *svc, const char *file, int fd);
+
+/* ------------------------------------------------------------------ */
+/* Arenas (zero copy)                                                  */
+/* ------------------------------------------------------------------ */
+/* Declared by the arena section; see shms_arena(3). */
+
+/* ------------------------------------------------------------------ */
+/* Supervisor protocol helpers                                         */
+/* ------------------------------------------------------------------ */
+/* Declared by the supervisor section; see shms_notify(3). */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMSTATE_H */
