@@ -1,6 +1,8 @@
 /*
  * err.c: error codes to text.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -52,4 +54,17 @@ shms_strerror(int code)
 			return s;
 	}
 	return "unknown error";
+}
+
+int
+shms__detail(char *detail, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (detail != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(detail, SHMS_DETAIL_MAX, fmt, ap);
+		va_end(ap);
+	}
+	return code;
 }

@@ -106,6 +106,14 @@ SHMS_EXPORT int shms_svc_open(struct shms_svc **out, const char *root,
     const char *service, unsigned flags);
 
 /*
+ * As shms_svc_open(); on failure, when detail is not NULL, also writes the
+ * human detail (e.g. "/dev/shm/shmstate/kv: locked by pid 1234") into
+ * detail (size bytes, NUL-terminated), since no handle exists to hold it.
+ */
+SHMS_EXPORT int shms_svc_open_detail(struct shms_svc **out, const char *root,
+    const char *service, unsigned flags, char *detail, size_t size);
+
+/*
  * Releases the lock and the handle. Returns -EBUSY (and closes nothing)
  * while a checkpoint, adoption or arena opened on it is still open.
  * NULL is a no-op returning 0.
