@@ -400,7 +400,120 @@ SHMS_EXPORT int shms_svc_dump(struct shms_svc *svc, const char *file, int fd);
 /* ------------------------------------------------------------------ */
 /* Supervisor protocol helpers                                         */
 /* ------------------------------------------------------------------ */
-/* Declared by the supervisor section; see shms_notify(3). */
+/*
+ * The systemd socket-activation and sd_notify protocols, spoken without
+ * libsystemd, so a service runs unchanged under shmsupervise(8) and under
+ * systemd. See shms_notify(3).
+ */
+
+#define SHMS_LISTEN_FDS_START	3	/* first passed fd (SD_LISTEN_FDS_START) */
+#define SHMS_LISTEN_FDS_MAX	1024	/* LISTEN_FDS above this is malformed */
+#define SHMS_FDNAME_MAX		255	/* bytes of one fd name (FDNAME=) */
+#define SHMS_NOTIFY_MAX		4096	/* bytes of one notify datagram */
+#define SHMS_NOTIFY_FDS_MAX	253	/* fds in one notify datagram (SCM_MAX_FD) */
+#define SHMS_STATUS_MAX		255	/* bytes of STATUS= kept by the parser */
+
+/* One fd passed with the socket-activation protocol. */
+struct shms_listen_fd {
+	int	fd;				/* 3, 4, ... */
+	char	name[SHMS_FDNAME_MAX + 1];	/* from LISTEN_FDNAMES, or "unknown" */
+};
+
+#define SHMS_LISTEN_UNSETENV	0x1u	/* unset LISTEN_PID/FDS/FDNAMES after */
+
+/*
+ * Collects the fds passed to this process: when $LISTEN_PID equals
+ * getpid(), fds SHMS_LISTEN_FDS_START .. +$LISTEN_FDS-1, named from
+ * $LISTEN_FDNAMES (':'-separated; missing names are "unknown"). Each fd is
+ * set FD_CLOEXEC so it does not leak into programs the service runs.
+ * Up to max entries are written to fds (may be NULL when max is 0).
+ * Returns the number of fds passed (0 when none were passed to this
+ * process), SHMS_ELIMIT when there are more than max, SHMS_EPROTO when
+ * the variables are malformed (bad number, more than SHMS_LISTEN_FDS_MAX,
+ * name count differing from the fd count, a name too long or with bytes
+ * other than printable ASCII, an fd that is not open), -EINVAL for an
+ * unknown flag. With SHMS_LISTEN_UNSETENV the three variables are
+ * removed on success (setenv(3) is not thread-safe: call it early).
+ * fds are written only on success.
+ */
+SHMS_EXPORT int shms_listen_fds(struct shms_listen_fd *fds, size_t max,
+    unsigned flags);
+
+/*
+ * Returns the first passed fd named `name' (>= SHMS_LISTEN_FDS_START),
+ * SHMS_ENOTFOUND when there is none (or nothing was passed), or the
+ * errors of shms_listen_fds(). Sets FD_CLOEXEC on it; unsets nothing.
+ */
+SHMS_EXPORT int shms_listen_fd(const char *name);
+
+/*
+ * Sends `state' (newline-separated VAR=VALUE assignments: "READY=1",
+ * "STATUS=...", "STOPPING=1", "MAINPID=...", "ERRNO=...", "FDSTORE=1",
+ * "FDNAME=...") as one datagram to $NOTIFY_SOCKET (a path, or '@' for an
+ * abstract name). Returns 1 when sent, 0 when $NOTIFY_SOCKET is unset or
+ * empty (not supervised: nothing to do), -EINVAL for an empty state or a
+ * bad socket address, -EMSGSIZE when state is longer than
+ * SHMS_NOTIFY_MAX, or -errno from socket(2)/sendmsg(2).
+ */
+SHMS_EXPORT int shms_notify(const char *state);
+
+/* As shms_notify(), formatting state with printf(3) rules. */
+SHMS_EXPORT int shms_notifyf(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+/*
+ * As shms_notify(), passing nfds (1..SHMS_NOTIFY_FDS_MAX) fds along with
+ * SCM_RIGHTS, for the fd store: "FDSTORE=1\nFDNAME=conn" hands fds to the
+ * supervisor, which passes them back on the next start through
+ * LISTEN_FDS/LISTEN_FDNAMES. The caller keeps its own fds open.
+ * -EINVAL if nfds is 0 or over the limit or an fd is negative.
+ */
+SHMS_EXPORT int shms_notify_with_fds(const char *state, const int *fds,
+    size_t nfds);
+
+/* Fields seen by shms_notify_parse(), in shms_notify_msg.seen. */
+#define SHMS_NOTIFY_READY	0x001u	/* READY=1 */
+#define SHMS_NOTIFY_STOPPING	0x002u	/* STOPPING=1 */
+#define SHMS_NOTIFY_RELOADING	0x004u	/* RELOADING=1 */
+#define SHMS_NOTIFY_STATUS	0x008u	/* STATUS=text */
+#define SHMS_NOTIFY_ERRNO	0x010u	/* ERRNO=n */
+#define SHMS_NOTIFY_MAINPID	0x020u	/* MAINPID=pid */
+#define SHMS_NOTIFY_FDSTORE	0x040u	/* FDSTORE=1 */
+#define SHMS_NOTIFY_FDNAME	0x080u	/* FDNAME=name */
+#define SHMS_NOTIFY_WATCHDOG	0x100u	/* WATCHDOG=1 */
+#define SHMS_NOTIFY_CKPT_MS	0x200u	/* X_SHMS_CHECKPOINT_MS=n */
+#define SHMS_NOTIFY_ADOPT_MS	0x400u	/* X_SHMS_ADOPT_MS=n */
+#define SHMS_NOTIFY_FDSTOREREMOVE 0x800u /* FDSTOREREMOVE=1 */
+
+/* A parsed notify datagram. */
+struct shms_notify_msg {
+	unsigned	seen;		/* SHMS_NOTIFY_* bits */
+	int		errnum;		/* ERRNO= */
+	pid_t		mainpid;	/* MAINPID= */
+	uint64_t	ckpt_ms;	/* X_SHMS_CHECKPOINT_MS=: the service's own
+					 * checkpoint time at its last stop */
+	uint64_t	adopt_ms;	/* X_SHMS_ADOPT_MS=: its adopt time */
+	char		status[SHMS_STATUS_MAX + 1];	/* STATUS=, truncated */
+	char		fdname[SHMS_FDNAME_MAX + 1];	/* FDNAME= */
+};
+
+/*
+ * Parses one notify datagram of len bytes (not NUL-terminated; at most
+ * SHMS_NOTIFY_MAX) into *msg. Pure: no I/O, no allocation. Lines are
+ * VAR=VALUE separated by '\n' (a final '\n' is optional); VAR is
+ * [A-Z0-9_]+. Unknown variables are ignored as sd_notify(3) requires;
+ * known ones must be well formed (READY, STOPPING, RELOADING, FDSTORE,
+ * FDSTOREREMOVE, WATCHDOG: "1"; ERRNO: 0..4095; MAINPID: 1..INT_MAX;
+ * FDNAME: 1..SHMS_FDNAME_MAX printable bytes, no ':'; the X_SHMS_*_MS
+ * numbers: decimal). Returns 0, or SHMS_EPROTO for an empty or oversized
+ * datagram, a NUL byte, an empty line, a line without '=', a bad VAR, or
+ * a malformed known value. *msg is written only on success.
+ */
+SHMS_EXPORT int shms_notify_parse(const void *buf, size_t len,
+    struct shms_notify_msg *msg);
 
 #ifdef __cplusplus
 }
