@@ -337,39 +337,93 @@ SHMS_EXPORT void shms_adopt_abort(struct shms_adopt *ad);
 /* Inspection (shmctl)                                                 */
 /* ------------------------------------------------------------------ */
 
+/*
+ * These calls read files that another process wrote, maybe a hostile one:
+ * headers are copied out and validated, payloads are read with pread(2)
+ * (a file truncated meanwhile gives SHMS_ETRUNC, not SIGBUS), symlinks are
+ * never followed, and a bad file is reported in its entry, never fatal to
+ * the walk. They work on a service opened SHMS_SVC_RDONLY unless stated.
+ */
+
 /* How a file in a service directory relates to the committed state. */
 enum shms_entry_status {
 	SHMS_ENT_COMMITTED	= 1,	/* listed in the current manifest */
 	SHMS_ENT_UNCOMMITTED	= 2,	/* newer generation, never committed */
 	SHMS_ENT_SUPERSEDED	= 3,	/* older generation */
-	SHMS_ENT_ARENA		= 4,	/* an arena segment */
+	SHMS_ENT_ARENA		= 4,	/* an arena segment (or chunk) */
 	SHMS_ENT_FOREIGN	= 5,	/* unknown or invalid file */
 };
 
+/*
+ * One file of a service directory, as shms_svc_list() sees it. status
+ * comes from the file name and the manifest (ckpt.<gen>.<name> files of
+ * the committed generation that the manifest lists are COMMITTED; others
+ * of a newer generation, or with no valid manifest, UNCOMMITTED; older
+ * ones SUPERSEDED; arena.* and files whose header says arena ARENA;
+ * anything else FOREIGN); error says whether the file itself is sound
+ * (header, size, name and manifest agreement), so a committed segment can
+ * be COMMITTED and broken. Special cases:
+ *  - a segment the manifest lists but whose file is missing: status
+ *    COMMITTED, error SHMS_EMISSING, info filled from the manifest;
+ *  - "manifest.tmp" (an interrupted commit): UNCOMMITTED, SHMS_EMAGIC;
+ *  - "manifest" itself appears only when it is invalid: COMMITTED with
+ *    the reason in error (the committed state is then unknown, and
+ *    shms_svc_gc() refuses to run);
+ *  - "lock" and "control.sock" never appear.
+ */
 struct shms_entry {
 	char			file[2 * SHMS_NAME_MAX + 32]; /* name in dir */
 	int			status;	/* enum shms_entry_status */
-	int			error;	/* 0, or why the header is invalid */
-	struct shms_seg_info	info;	/* valid when error == 0 */
+	int			error;	/* 0, or why the file is not sound */
+	char			detail[SHMS_DETAIL_MAX]; /* when error != 0 */
+	struct shms_seg_info	info;	/* valid when error == 0; file_size
+					 * is set whenever the file exists */
 };
 
 /*
- * Calls cb for each segment file of the service, in name order; a non-zero
- * return from cb stops the walk and is returned.
+ * Calls cb for each file of the service, in name order (strcmp); a
+ * non-zero return from cb stops the walk and is returned. Directories
+ * holding more than 65536 entries give SHMS_ELIMIT.
  */
 typedef int (*shms_entry_cb)(const struct shms_entry *e, void *arg);
 SHMS_EXPORT int shms_svc_list(struct shms_svc *svc, shms_entry_cb cb,
     void *arg);
 
-/* Calls cb(name, arg) for each service directory under root (NULL: default). */
+/*
+ * Calls cb(name, arg) for each service directory under root (NULL:
+ * $SHMSTATE_DIR, else SHMS_DEFAULT_DIR), in name order; entries that are
+ * not directories or not valid names are skipped. -ENOENT if root does not
+ * exist; a non-zero return from cb stops the walk and is returned.
+ */
 typedef int (*shms_service_cb)(const char *service, void *arg);
 SHMS_EXPORT int shms_list_services(const char *root, shms_service_cb cb,
     void *arg);
 
+/* Summary of a service's committed manifest. */
+struct shms_manifest_info {
+	char		service[SHMS_NAME_MAX + 1];
+	char		build_id[SHMS_BUILDID_MAX + 1];
+	uint64_t	generation;
+	uint64_t	ctime_ns;	/* CLOCK_REALTIME ns at commit */
+	uint32_t	count;		/* segments listed */
+};
+
 /*
- * Re-validates file `file' of the service and recomputes its payload
- * checksum. progress (may be NULL) is called now and then with bytes done
- * and total.
+ * Reads and validates the service's committed manifest into *out.
+ * SHMS_ENOSTATE if there is none, SHMS_ECORRUPT/SHMS_EFORMAT/... if it is
+ * invalid (see shms_errdetail()).
+ */
+SHMS_EXPORT int shms_svc_manifest(struct shms_svc *svc,
+    struct shms_manifest_info *out);
+
+/*
+ * Re-validates file `file' of the service (as shms_svc_list() would) and
+ * recomputes its payload checksum when the header carries one. A segment
+ * still being written, or whose pages an adopter released, gives
+ * SHMS_ESTATE; a live arena whose owner died SHMS_EDIRTY; a live arena
+ * with a live owner is checked up to its header only. "manifest" checks
+ * the manifest. progress (may be NULL) is called now and then with bytes
+ * done and total.
  */
 typedef void (*shms_progress_cb)(uint64_t done, uint64_t total, void *arg);
 SHMS_EXPORT int shms_svc_verify(struct shms_svc *svc, const char *file,
@@ -377,19 +431,31 @@ SHMS_EXPORT int shms_svc_verify(struct shms_svc *svc, const char *file,
 
 /*
  * Removes file `file' of the service (a service opened for writing, so
- * the caller holds the lock). SHMS_ENOTFOUND if absent.
+ * the caller holds the lock; -EBADF otherwise). SHMS_ENOTFOUND if absent.
+ * Never follows a symlink (the link itself is removed); "lock" is refused
+ * with -EINVAL. Removing a committed segment breaks that checkpoint.
  */
 SHMS_EXPORT int shms_svc_remove(struct shms_svc *svc, const char *file);
 
 /*
- * Removes uncommitted and superseded generations, stale temporary
- * manifests and dead owners' leftovers; cb (may be NULL) is told each
- * removed file. Needs a service opened for writing.
+ * Removes uncommitted and superseded generations (the leftovers of
+ * writers that died, since a live writer would hold the lock), stale
+ * temporary manifests and symlinks planted under checkpoint names. Keeps
+ * committed segments, arenas and unknown files. cb (may be NULL) is told
+ * each removed file; a non-zero return stops and is returned. Needs a
+ * service opened for writing (-EBADF otherwise); refuses while the
+ * manifest is invalid (its error), since the committed state is unknown.
+ * Returns the number of files removed.
  */
 SHMS_EXPORT int shms_svc_gc(struct shms_svc *svc, shms_entry_cb cb,
     void *arg);
 
-/* Streams the payload of file `file' to fd (shmctl dump). */
+/*
+ * Streams the payload of file `file' to fd (shmctl dump), checking the
+ * header first; when the header carries a payload checksum it is
+ * recomputed while copying and a mismatch returns SHMS_ESUM after
+ * everything was written.
+ */
 SHMS_EXPORT int shms_svc_dump(struct shms_svc *svc, const char *file, int fd);
 
 /* ------------------------------------------------------------------ */
