@@ -11,4 +11,42 @@ check-man:
 	echo "check-man: $(words $(MANS)) pages lint-clean"
 
 CHECKS		+= check-man
-.PHONY: check-man
+
+# The names listed in a page's NAME section, one per line.
+MAN_NAMES	= awk '/^\.Sh NAME/ { n = 1; next } /^\.(Nd|Sh)/ { if (n) exit } \
+		  n && /^\.Nm/ { print $$2 }'
+
+# Grouped pages document several functions; a symlink per extra name lets
+# `man shms_svc_close` find shms_svc_open.3. Runs as part of install.
+install-man-links:
+	@for m in $(MANS); do \
+	    s=$${m##*.}; page=$${m##*/}; d=$(DESTDIR)$(MANDIR)/man$$s; \
+	    for n in $$($(MAN_NAMES) $$m); do \
+		[ "$$n.$$s" = "$$page" ] && continue; \
+		$(INSTALL) -d $$d || exit 1; \
+		echo "ln -sf $$page $$d/$$n.$$s"; \
+		ln -sf $$page $$d/$$n.$$s || exit 1; \
+	    done; \
+	done
+
+install: install-man-links
+
+# Not part of check: reports public functions of shmstate.h that no page
+# names, and cross references to pages of this tree that do not exist.
+man-coverage:
+	@names=$$(for m in $(MANS); do \
+	    for n in $$($(MAN_NAMES) $$m); do echo "$$n.$${m##*.}"; done; \
+	done); \
+	miss=0; \
+	for f in $$(sed -n 's/^SHMS_EXPORT[^(]*[ *]\(shms_[a-z0-9_]*\)(.*/\1/p' \
+	    libshmstate/shmstate.h); do \
+		echo "$$names" | grep -qx "$$f.3" || \
+		    { echo "undocumented: $$f"; miss=1; }; \
+	done; \
+	for x in $$(cat $(MANS) | sed -n 's/^\.Xr \(shm[a-z0-9_]*\|libshmstate\|shardcache\) \([1-8]\).*/\1.\2/p' | sort -u); do \
+		echo "$$names" | grep -qx "$$x" || \
+		    { echo "dangling reference: $$x"; miss=1; }; \
+	done; \
+	[ $$miss = 0 ] && echo "man-coverage: every function and reference has a page"
+
+.PHONY: check-man install-man-links man-coverage
