@@ -236,6 +236,21 @@ entry_agree(struct shms_entry *e, const struct shms__manifest *m,
 		    "manifest");
 }
 
+/* Lower layers' details may lack the file name; entries always start
+ * with it. */
+static void
+entry_prefix(struct shms_entry *e)
+{
+	char tmp[SHMS_DETAIL_MAX];
+	size_t n = strlen(e->file);
+
+	if (strncmp(e->detail, e->file, n) == 0 && e->detail[n] == ':')
+		return;
+	strlcpy(tmp, e->detail, sizeof(tmp));
+	entry_error(e, e->error, "%s", tmp[0] != '\0' ? tmp :
+	    shms_strerror(e->error));
+}
+
 /*
  * Describes file `file' into e. With fdp, the opened file stays open for
  * the caller (-1 if it could not be opened), so that what is streamed is
@@ -305,6 +320,7 @@ entry_fill(const struct walk *w, const char *file, struct shms_entry *e,
 		if (fd == -ENOENT)
 			return -ENOENT;
 		e->error = fd;
+		entry_prefix(e);
 		return 0;
 	}
 	rc = shms__hdr_read(fd, size, &e->info, e->detail);
@@ -315,6 +331,8 @@ entry_fill(const struct walk *w, const char *file, struct shms_entry *e,
 		entry_agree(e, m, ft);
 	if (e->error == 0 && e->status == SHMS_ENT_FOREIGN)
 		entry_error(e, SHMS_ENAME, "not a shmstate file name");
+	if (e->error != 0)
+		entry_prefix(e);
 	if (fdp != NULL && e->error == 0)
 		*fdp = fd;
 	else

@@ -120,8 +120,8 @@ list_row(struct lister *l, const struct shms_entry *e,
 	ctl_human_age(in->seal_ns ? in->seal_ns : in->ctime_ns, age,
 	    sizeof(age));
 	if (e->error != 0)
-		snprintf(note, sizeof(note), "%s", ctl_vis(e->detail[0] ?
-		    e->detail : shms_strerror(e->error)));
+		snprintf(note, sizeof(note), "%s",
+		    ctl_vis(ctl_entry_reason(e)));
 	else
 		extras_note(x, note, sizeof(note));
 	/* A missing segment still has the manifest's layout and size. */
@@ -366,8 +366,7 @@ info_segment(struct shms_svc *svc, const char *service,
 	field("file:", "%s", ctl_vis(e->file));
 	field("status:", "%s", ctl_status_word(e));
 	if (e->error != 0 && e->error != SHMS_EMISSING) {
-		field("error:", "%s", ctl_vis(e->detail[0] ? e->detail :
-		    shms_strerror(e->error)));
+		field("error:", "%s", ctl_vis(ctl_entry_reason(e)));
 		if (in->file_size != 0)
 			field("file size:", "%" PRIu64, in->file_size);
 		warnx("%s/%s: %s", service, ctl_vis(e->file),
@@ -376,7 +375,7 @@ info_segment(struct shms_svc *svc, const char *service,
 	}
 	if (e->error == SHMS_EMISSING)
 		field("error:", "%s (as the manifest lists it:)",
-		    ctl_vis(e->detail));
+		    ctl_vis(ctl_entry_reason(e)));
 	field("segment:", "%s", in->name);
 	field("kind:", "%s", ctl_kind_word(in->kind));
 	if (e->error == 0) {
@@ -464,7 +463,7 @@ info_service(struct shms_svc *svc, const char *service,
 		printf("  %-24s %-11s %-9s %8s  %s\n", ctl_vis(e->file),
 		    ctl_status_word(e), e->error == 0 ?
 		    ctl_state_word(e->info.state) : "-", e->error == 0 ?
-		    size : "-", e->error ? ctl_vis(e->detail) : "");
+		    size : "-", e->error ? ctl_vis(ctl_entry_reason(e)) : "");
 	}
 	return status;
 }

@@ -208,9 +208,9 @@ open_for_change(const struct shmctl_opts *g, const char *service, int force,
 	if (!force)
 		errx(CTL_EXIT_FAIL, "%s; refusing to %s state a running "
 		    "process owns (use --force)", why, what);
-	warnx("%s; --force: %s anyway. The running owner keeps what it has "
-	    "mapped, but its state will not survive its next restart",
-	    why, what);
+	warnx("%s; --force given, going ahead (the running owner keeps what "
+	    "it has mapped, but that state will not survive its restart)",
+	    why);
 	if (ctl_open(g, service, SHMS_SVC_RDONLY | SHMS_SVC_NOCREATE, &svc,
 	    why) != 0)
 		errx(CTL_EXIT_FAIL, "%s", why);
@@ -272,7 +272,8 @@ rm_service(struct shms_svc *svc, const char *service, int force)
 	for (i = 0; i < es.n; i++)
 		if (es.v[i].status == SHMS_ENT_FOREIGN) {
 			warnx("%s/%s: not a shmstate file (%s)", service,
-			    ctl_vis(es.v[i].file), ctl_vis(es.v[i].detail));
+			    ctl_vis(es.v[i].file),
+			    ctl_vis(ctl_entry_reason(&es.v[i])));
 			unknown++;
 		}
 	if (unknown > 0 && !force) {

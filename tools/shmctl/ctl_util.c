@@ -196,6 +196,19 @@ ctl_entry_name(const struct shms_entry *e)
 }
 
 const char *
+ctl_entry_reason(const struct shms_entry *e)
+{
+	size_t n = strlen(e->file);
+
+	if (e->detail[0] == '\0')
+		return shms_strerror(e->error);
+	if (strncmp(e->detail, e->file, n) == 0 && e->detail[n] == ':' &&
+	    e->detail[n + 1] == ' ')
+		return e->detail + n + 2;
+	return e->detail;
+}
+
+const char *
 ctl_state_word(int state)
 {
 	switch (state) {

@@ -106,6 +106,9 @@ void	ctl_services_free(struct ctl_services *s);
 /* Display name of an entry: its segment name if known, else the file. */
 const char *ctl_entry_name(const struct shms_entry *e);
 
+/* Why an entry is bad, without the leading "<file>: ". */
+const char *ctl_entry_reason(const struct shms_entry *e);
+
 /* Words for enums. */
 const char *ctl_state_word(int state);
 const char *ctl_status_word(const struct shms_entry *e);
