@@ -219,16 +219,16 @@ parse_line(const char *l, size_t n, struct shms_notify_msg *m)
 		memcpy(m->fdname, val, n);
 		m->fdname[n] = '\0';
 		m->seen |= SHMS_NOTIFY_FDNAME;
-	} else if (var_is(l, vlen, "X_SHMS_CHECKPOINT_MS")) {
-		if (value_dec(val, n, 0, UINT32_MAX, &v) != 0)
+	} else if (var_is(l, vlen, "X_SHMS_CHECKPOINT_US")) {
+		if (value_dec(val, n, 0, UINT64_C(1) << 50, &v) != 0)
 			return SHMS_EPROTO;
-		m->ckpt_ms = v;
-		m->seen |= SHMS_NOTIFY_CKPT_MS;
-	} else if (var_is(l, vlen, "X_SHMS_ADOPT_MS")) {
-		if (value_dec(val, n, 0, UINT32_MAX, &v) != 0)
+		m->ckpt_us = v;
+		m->seen |= SHMS_NOTIFY_CKPT_US;
+	} else if (var_is(l, vlen, "X_SHMS_ADOPT_US")) {
+		if (value_dec(val, n, 0, UINT64_C(1) << 50, &v) != 0)
 			return SHMS_EPROTO;
-		m->adopt_ms = v;
-		m->seen |= SHMS_NOTIFY_ADOPT_MS;
+		m->adopt_us = v;
+		m->seen |= SHMS_NOTIFY_ADOPT_US;
 	}
 	/* Anything else: ignored, as sd_notify(3) asks of receivers. */
 	return 0;

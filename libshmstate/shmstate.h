@@ -550,8 +550,8 @@ SHMS_EXPORT int shms_notify_with_fds(const char *state, const int *fds,
 #define SHMS_NOTIFY_FDSTORE	0x040u	/* FDSTORE=1 */
 #define SHMS_NOTIFY_FDNAME	0x080u	/* FDNAME=name */
 #define SHMS_NOTIFY_WATCHDOG	0x100u	/* WATCHDOG=1 */
-#define SHMS_NOTIFY_CKPT_MS	0x200u	/* X_SHMS_CHECKPOINT_MS=n */
-#define SHMS_NOTIFY_ADOPT_MS	0x400u	/* X_SHMS_ADOPT_MS=n */
+#define SHMS_NOTIFY_CKPT_US	0x200u	/* X_SHMS_CHECKPOINT_US=n */
+#define SHMS_NOTIFY_ADOPT_US	0x400u	/* X_SHMS_ADOPT_US=n */
 #define SHMS_NOTIFY_FDSTOREREMOVE 0x800u /* FDSTOREREMOVE=1 */
 
 /* A parsed notify datagram. */
@@ -559,9 +559,9 @@ struct shms_notify_msg {
 	unsigned	seen;		/* SHMS_NOTIFY_* bits */
 	int		errnum;		/* ERRNO= */
 	pid_t		mainpid;	/* MAINPID= */
-	uint64_t	ckpt_ms;	/* X_SHMS_CHECKPOINT_MS=: the service's own
-					 * checkpoint time at its last stop */
-	uint64_t	adopt_ms;	/* X_SHMS_ADOPT_MS=: its adopt time */
+	uint64_t	ckpt_us;	/* X_SHMS_CHECKPOINT_US=: the service's own
+					 * checkpoint time at its stop, in us */
+	uint64_t	adopt_us;	/* X_SHMS_ADOPT_US=: its adopt time, us */
 	char		status[SHMS_STATUS_MAX + 1];	/* STATUS=, truncated */
 	char		fdname[SHMS_FDNAME_MAX + 1];	/* FDNAME= */
 };
@@ -573,8 +573,8 @@ struct shms_notify_msg {
  * [A-Z0-9_]+. Unknown variables are ignored as sd_notify(3) requires;
  * known ones must be well formed (READY, STOPPING, RELOADING, FDSTORE,
  * FDSTOREREMOVE, WATCHDOG: "1"; ERRNO: 0..4095; MAINPID: 1..INT_MAX;
- * FDNAME: 1..SHMS_FDNAME_MAX printable bytes, no ':'; the X_SHMS_*_MS
- * numbers: decimal). Returns 0, or SHMS_EPROTO for an empty or oversized
+ * FDNAME: 1..SHMS_FDNAME_MAX printable bytes, no ':'; the X_SHMS_*_US
+ * numbers: decimal microseconds). Returns 0, or SHMS_EPROTO for an empty or oversized
  * datagram, a NUL byte, an empty line, a line without '=', a bad VAR, or
  * a malformed known value. *msg is written only on success.
  */
