@@ -244,9 +244,13 @@ static int
 heap_grow(struct shms__arena_heap *h, uint64_t need)
 {
 	struct shms__arena_meta *m = h->meta;
-	uint64_t old = m->size, want, new;
+	uint64_t old = m->size, want, new, last = (old >> PSHIFT) - 1, e;
 	int rc;
 
+	/* A free span at the end merges with the new pages. */
+	e = h->pagemap[last];
+	if (SHMS__PM_KIND(e) == SHMS__PM_FREE && SHMS__PM_NPAGES(e) < need)
+		need -= SHMS__PM_NPAGES(e);
 	if (h->grow == NULL || old >= m->max_size ||
 	    need > (m->max_size - old) >> PSHIFT)
 		return SHMS_ENOSPACE;

@@ -15,6 +15,7 @@
 #ifndef SHMSTATE_H
 #define SHMSTATE_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -461,7 +462,229 @@ SHMS_EXPORT int shms_svc_dump(struct shms_svc *svc, const char *file, int fd);
 /* ------------------------------------------------------------------ */
 /* Arenas (zero copy)                                                  */
 /* ------------------------------------------------------------------ */
-/* Declared by the arena section; see shms_arena(3). */
+
+/*
+ * An arena is a segment file "arena.<name>" in the service directory that
+ * holds the application's long-lived structures in place, with an
+ * allocator inside it. References are byte offsets from the arena base
+ * (uint64_t, 0 = null), never pointers, so the arena works at whatever
+ * address a later process maps it: adopting needs no copy and no pointer
+ * fix-up pass, and costs the same at 1 MiB or 8 GiB. See shms_arena(3).
+ *
+ * States: live (owned by the process that created or adopted it) and
+ * clean (sealed at a planned stop). A live arena found by a new owner was
+ * left by a process that died or did not seal it: it is dirty and refused
+ * with SHMS_EDIRTY unless SHMS_ARENA_ADOPT_DIRTY.
+ *
+ * Creating and adopting need a service opened for writing (-EBADF
+ * otherwise); the arena attaches to it, so shms_svc_close() says -EBUSY
+ * until the arena is sealed, closed or destroyed. Error details go to the
+ * service (shms_errdetail()).
+ */
+struct shms_arena;
+
+/*
+ * The first members of every struct shms_arena, read by the inline
+ * helpers below; the rest of the handle is private. base never changes
+ * while the arena is open (growth maps more pages after it); size grows.
+ */
+struct shms_arena_view {
+	char		*base;	/* offset 0; offsets are relative to it */
+	uint64_t	 size;	/* payload bytes mapped now */
+};
+
+#define SHMS_ARENA_MAX_SIZE	(UINT64_C(1) << 42)	/* 4 TiB */
+#define SHMS_ARENA_SMALL_MAX	32768	/* larger requests are whole pages */
+
+/* Flags. Each call rejects bits it does not take with -EINVAL. */
+#define SHMS_ARENA_THREADSAFE	0x01u	/* create, adopt: allocator calls
+					 * from several threads (a mutex) */
+#define SHMS_ARENA_NOHUGE	0x02u	/* create: 4 KiB layout even on a
+					 * huge-page filesystem */
+#define SHMS_ARENA_ADOPT_DIRTY	0x04u	/* adopt: accept a dirty arena */
+#define SHMS_ARENA_VERIFY	0x08u	/* adopt: check the seal checksum
+					 * and walk all metadata; inspect:
+					 * full metadata walk */
+#define SHMS_ARENA_POPULATE	0x10u	/* adopt: pre-fault the mapping
+					 * (cheap with huge pages only) */
+#define SHMS_ARENA_SUM		0x20u	/* seal: checksum the payload */
+
+/*
+ * Creates arena `name' of the application's `layout' at `layout_version'
+ * with size payload bytes (rounded up to the page, or to 2 MiB when the
+ * state directory is on huge pages), backed by memory now, so a full
+ * tmpfs fails here (-ENOSPC) rather than later. max_size > size makes it
+ * growable up to max_size (0: not growable); the whole range is reserved
+ * in the address space, so references stay valid as it grows. The
+ * allocator metadata takes 8 KiB plus 1/1024 of max_size.
+ * -EEXIST if the arena exists, SHMS_ELIMIT above SHMS_ARENA_MAX_SIZE,
+ * -EINVAL if size cannot hold the metadata. The new arena is live, owned
+ * by the caller, with no root. On success *out is set.
+ */
+SHMS_EXPORT int shms_arena_create(struct shms_svc *svc, const char *name,
+    const char *layout, uint32_t layout_version, uint64_t size,
+    uint64_t max_size, unsigned flags, struct shms_arena **out);
+
+/*
+ * Adopts arena `name' in place: maps it, validates its header and
+ * allocator metadata (bounded walks of every free list), and makes it
+ * live under the caller (header rewritten, generation bumped) before
+ * returning. layout must match (SHMS_ELAYOUT) and layout_version too
+ * (SHMS_EVERSION); layout NULL accepts any. Errors: SHMS_ENOTFOUND,
+ * SHMS_EDIRTY (live, owner gone; see SHMS_ARENA_ADOPT_DIRTY), SHMS_ELOCKED
+ * (open in another handle), SHMS_ESTATE, SHMS_ETRUNC (file shorter than
+ * the arena), SHMS_ECORRUPT (metadata; detail says which), SHMS_ESUM
+ * (with SHMS_ARENA_VERIFY, sealed with SHMS_ARENA_SUM, checksum wrong),
+ * and the header errors of shms_adopt_seg_open(). On success *out is set.
+ */
+SHMS_EXPORT int shms_arena_adopt(struct shms_svc *svc, const char *name,
+    const char *layout, uint32_t layout_version, unsigned flags,
+    struct shms_arena **out);
+
+/*
+ * Allocation. *off receives a 16-byte aligned offset of at least size
+ * usable bytes (calloc: zeroed; n * size overflow is -EINVAL).
+ * SHMS_ENOSPACE when the arena (grown to max_size) cannot hold it; the
+ * arena is unchanged. SHMS_ECORRUPT when allocator metadata turns out
+ * damaged. Without SHMS_ARENA_THREADSAFE the caller serializes calls.
+ */
+SHMS_EXPORT int shms_arena_alloc(struct shms_arena *a, size_t size,
+    uint64_t *off);
+SHMS_EXPORT int shms_arena_calloc(struct shms_arena *a, size_t n,
+    size_t size, uint64_t *off);
+
+/*
+ * Resizes allocation off (0: like alloc) to size bytes, keeping the
+ * contents up to the smaller size; *out receives the possibly moved
+ * offset (size 0 frees it and sets *out to 0). On failure off is intact.
+ */
+SHMS_EXPORT int shms_arena_realloc(struct shms_arena *a, uint64_t off,
+    size_t size, uint64_t *out);
+
+/*
+ * Frees allocation off; 0 is a no-op. -EINVAL for an offset that is not
+ * a live allocation (detected for foreign offsets and most double frees).
+ */
+SHMS_EXPORT int shms_arena_free(struct shms_arena *a, uint64_t off);
+
+/* Usable size of live allocation off into *size. */
+SHMS_EXPORT int shms_arena_usable_size(struct shms_arena *a, uint64_t off,
+    size_t *size);
+
+/*
+ * The root reference, stored in the arena: what a later adopter starts
+ * from. root_set takes 0 or a live allocation's offset (-EINVAL else).
+ */
+SHMS_EXPORT int shms_arena_root_set(struct shms_arena *a, uint64_t off);
+SHMS_EXPORT uint64_t shms_arena_root(const struct shms_arena *a);
+
+/* Base address (valid until seal/close/destroy) and mapped payload size. */
+SHMS_EXPORT void *shms_arena_base(const struct shms_arena *a);
+SHMS_EXPORT uint64_t shms_arena_size(const struct shms_arena *a);
+
+struct shms_arena_stats {
+	uint64_t	size;		/* payload bytes backed now */
+	uint64_t	max_size;	/* it may grow to */
+	uint64_t	meta_bytes;	/* allocator metadata and page map */
+	uint64_t	nallocs;	/* live allocations */
+	uint64_t	in_use;		/* their usable bytes */
+	uint64_t	free_bytes;	/* in free page spans */
+	uint64_t	slab_bytes;	/* pages carved into small objects */
+	uint64_t	large_bytes;	/* pages of large allocations */
+	uint64_t	largest_free;	/* longest free span (inspect with
+					 * SHMS_ARENA_VERIFY only, else 0) */
+	double		fragmentation;	/* 1 - in_use / (slab + large) */
+	uint64_t	root;		/* 0 if unset */
+	uint64_t	generation;	/* bumped by every adopt */
+	int64_t		owner_pid;	/* 0 when clean */
+	int		state;		/* enum shms_seg_state */
+	int		owner_alive;	/* inspect: live and owner running */
+	uint32_t	page_size;	/* 4096 or 2 MiB (huge pages) */
+	uint32_t	layout_version;
+	char		layout[SHMS_NAME_MAX + 1];
+};
+
+/* Counters of an open arena (O(1), no walk). */
+SHMS_EXPORT int shms_arena_stats(struct shms_arena *a,
+    struct shms_arena_stats *st);
+
+/*
+ * Read-only inspection of arena file `file' ("arena.<name>") of a service
+ * opened in any mode, for shmctl: header and allocator counters. Unless
+ * the arena is live with a running owner (whose metadata moves under us),
+ * the allocator metadata is validated: the free lists, or with
+ * SHMS_ARENA_VERIFY every page, slab and counter, plus the seal checksum
+ * if there is one. Errors as for adopt, except that a dirty arena is
+ * inspected (state live, owner_alive 0) rather than refused.
+ */
+SHMS_EXPORT int shms_arena_inspect(struct shms_svc *svc, const char *file,
+    unsigned flags, struct shms_arena_stats *st);
+
+/*
+ * Planned stop: marks the arena clean (with SHMS_ARENA_SUM, after
+ * checksumming the payload, which adopt verifies under
+ * SHMS_ARENA_VERIFY), unmaps it and frees the handle whatever the result.
+ * Every pointer into it becomes invalid. Other threads must be done
+ * with it. NULL is a no-op.
+ */
+SHMS_EXPORT int shms_arena_seal(struct shms_arena *a, unsigned flags);
+
+/*
+ * Unmaps and frees the handle leaving the arena live: the next adopter
+ * sees it dirty, as after a crash. NULL is a no-op.
+ */
+SHMS_EXPORT int shms_arena_close(struct shms_arena *a);
+
+/* Removes the arena's file, then closes the handle. NULL is a no-op. */
+SHMS_EXPORT int shms_arena_destroy(struct shms_arena *a);
+
+/*
+ * Removes arena `name' that is not open (e.g. a dirty one before a cold
+ * start). SHMS_ENOTFOUND if absent; needs a service opened for writing.
+ */
+SHMS_EXPORT int shms_arena_remove(struct shms_svc *svc, const char *name);
+
+/*
+ * References to pointers and back. A pointer is valid while the arena is
+ * open; an offset forever. In builds without NDEBUG an offset outside the
+ * mapped payload, or a pointer outside the arena, fails an assert. For a
+ * tight loop, keep base = shms_arena_base(a) and add offsets to it.
+ */
+static inline void *
+shms_arena_ptr(const struct shms_arena *a, uint64_t off)
+{
+	const struct shms_arena_view *v = (const struct shms_arena_view *)
+	    (const void *)a;
+
+#ifdef __GNUC__
+	assert(off < __atomic_load_n(&v->size, __ATOMIC_RELAXED));
+#else
+	assert(off < v->size);
+#endif
+	return off == 0 ? NULL : v->base + off;
+}
+
+static inline uint64_t
+shms_arena_off(const struct shms_arena *a, const void *p)
+{
+	const struct shms_arena_view *v = (const struct shms_arena_view *)
+	    (const void *)a;
+
+	if (p == NULL)
+		return 0;
+#ifdef __GNUC__
+	assert((const char *)p > v->base && (uint64_t)((const char *)p -
+	    v->base) < __atomic_load_n(&v->size, __ATOMIC_RELAXED));
+#else
+	assert((const char *)p > v->base &&
+	    (uint64_t)((const char *)p - v->base) < v->size);
+#endif
+	return (uint64_t)((const char *)p - v->base);
+}
+
+/* Typed reference: SHMS_REF(a, struct node, off)->next ... */
+#define SHMS_REF(a, type, off)	((type *)shms_arena_ptr((a), (off)))
+
 
 /* ------------------------------------------------------------------ */
 /* Supervisor protocol helpers                                         */
