@@ -1,0 +1,26 @@
+# shardcache: the memcached-compatible sharded cache (examples/shardcache).
+#   make B=... $(B)/shardcache      the server
+#   make check-shardcache-unit      its unit tests (link its objects)
+
+SC_SRCS		:= $(sort $(wildcard examples/shardcache/*.c))
+SC_OBJS		:= $(SC_SRCS:%.c=$(B)/%.o)
+SC_LIBOBJS	:= $(filter-out $(B)/examples/shardcache/main.o,$(SC_OBJS))
+SC_TSRCS	:= $(sort $(wildcard examples/shardcache/tests/test_*.c))
+SC_TBINS	:= $(SC_TSRCS:examples/shardcache/tests/%.c=$(B)/examples/shardcache/tests/%)
+
+$(B)/shardcache: $(SC_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(SC_OBJS) $(SHMS_LINK)
+
+$(B)/examples/shardcache/tests/%: examples/shardcache/tests/%.c $(SC_LIBOBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Iexamples/shardcache \
+	    -o $@ $< $(SC_LIBOBJS) $(ALL_LDFLAGS) $(SHMS_LINK) $(CMOCKA_LIBS)
+
+check-shardcache-unit: $(SC_TBINS)
+	@sh scripts/run-tests.sh shardcache-unit $(SC_TBINS)
+
+BINS		+= $(B)/shardcache
+INSTALL_SBIN	+= $(B)/shardcache
+CHECKS		+= check-shardcache-unit
+.PHONY: check-shardcache-unit
