@@ -107,12 +107,29 @@ send_all(int fd, const char *text, size_t len)
 	}
 }
 
+/*
+ * Closing with unread input makes the kernel reset the connection, and
+ * the client could lose the reply: read what is pending first (bounded).
+ */
+static void
+discard_input(int fd)
+{
+	char buf[4096];
+	int i;
+
+	(void)shutdown(fd, SHUT_WR);
+	for (i = 0; i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 void
 control_reply(int id, const char *text)
 {
 	if (id < 0 || id >= SUP_CTL_CONNS || conns[id].fd == -1)
 		return;
 	send_all(conns[id].fd, text, strlen(text));
+	discard_input(conns[id].fd);
 	conn_close(id);
 }
 
@@ -139,6 +156,7 @@ control_accept(void)
 		log_warnx("control: refused pid %ld uid %ld (not uid %ld or "
 		    "root)", (long)cr.pid, (long)cr.uid, (long)geteuid());
 		send_all(fd, "error permission denied\n", 24);
+		discard_input(fd);
 		close(fd);
 		return;
 	}

@@ -100,15 +100,24 @@ ctl_addf(struct ctl_buf *b, const char *fmt, ...)
 	b->len += (size_t)n < room ? (size_t)n : room - 1;
 }
 
+/* Appends text with control characters replaced by '?' (one line). */
 void
-ctl_kv(struct ctl_buf *b, const char *key, const char *value)
+ctl_text(struct ctl_buf *b, const char *text)
 {
 	char clean[1024];
 	size_t i;
 
-	for (i = 0; value[i] != '\0' && i < sizeof(clean) - 1; i++)
-		clean[i] = ((unsigned char)value[i] < 0x20 ||
-		    value[i] == 0x7f) ? '?' : value[i];
+	for (i = 0; text[i] != '\0' && i < sizeof(clean) - 1; i++)
+		clean[i] = ((unsigned char)text[i] < 0x20 ||
+		    text[i] == 0x7f) ? '?' : text[i];
 	clean[i] = '\0';
-	ctl_addf(b, "%s %s\n", key, clean);
+	ctl_addf(b, "%s", clean);
+}
+
+void
+ctl_kv(struct ctl_buf *b, const char *key, const char *value)
+{
+	ctl_addf(b, "%s ", key);
+	ctl_text(b, value);
+	ctl_addf(b, "\n");
 }

@@ -366,8 +366,8 @@ upgrade_done(const char *result)
 	} else {
 		log_warnx("%s %s: %s", up.kind, result, up.reason);
 		ctl_addf(&b, "error %s %s: ", up.kind, result);
-		ctl_kv(&b, "", up.reason);
-		/* ctl_kv wrote " reason\n" after the key: fix the space. */
+		ctl_text(&b, up.reason);
+		ctl_addf(&b, "\n");
 	}
 	ctl_addf(&b, "pid %ld\n", (long)ch.pid);
 	ctl_addf(&b, "binary %s\n", conf.binary);

@@ -181,6 +181,7 @@ struct ctl_buf {
 };
 void	 ctl_addf(struct ctl_buf *b, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
+void	 ctl_text(struct ctl_buf *b, const char *text);
 /* Adds "key value\n" with control characters in value replaced by '?'. */
 void	 ctl_kv(struct ctl_buf *b, const char *key, const char *value);
 

@@ -22,6 +22,34 @@
 #include "log.h"
 #include "shmsupervise.h"
 
+/* Splits tcp:HOST:PORT or tcp:[V6]:PORT. Returns -1 on bad syntax. */
+static int
+tcp_split(const char *spec, char *host, size_t hostlen, long long *port)
+{
+	const char *p = spec + 4, *pc, *errstr;
+
+	if (*p == '[') {
+		const char *rb = strchr(p, ']');
+
+		if (rb == NULL || rb[1] != ':' || (size_t)(rb - p - 1) >=
+		    hostlen)
+			return -1;
+		memcpy(host, p + 1, (size_t)(rb - p - 1));
+		host[rb - p - 1] = '\0';
+		pc = rb + 1;
+	} else {
+		pc = strrchr(p, ':');
+		if (pc == NULL || (size_t)(pc - p) >= hostlen)
+			return -1;
+		memcpy(host, p, (size_t)(pc - p));
+		host[pc - p] = '\0';
+	}
+	*port = strtonum(pc + 1, 0, 65535, &errstr);
+	if (errstr != NULL || host[0] == '\0')
+		return -1;
+	return 0;
+}
+
 /*
  * [NAME=]tcp:HOST:PORT, [NAME=]tcp:[V6ADDR]:PORT, [NAME=]unix:PATH[:MODE].
  * NAME (the fd's LISTEN_FDNAMES entry) defaults to defname.
@@ -63,6 +91,20 @@ listen_parse(const char *arg, struct listener *l, const char *defname,
 		snprintf(err, errlen, "%s: too long", arg);
 		return -1;
 	}
+	if (strncmp(arg, "tcp:", 4) == 0) {
+		char host[256];
+		long long port;
+
+		if (tcp_split(arg, host, sizeof(host), &port) == -1) {
+			snprintf(err, errlen, "%s: expected tcp:HOST:PORT or "
+			    "tcp:[V6]:PORT (PORT 0..65535, HOST '*' for any)",
+			    arg);
+			return -1;
+		}
+	} else if (arg[5] == '\0') {
+		snprintf(err, errlen, "%s: empty path", arg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -73,29 +115,10 @@ tcp_open(struct listener *l, char *err, size_t errlen)
 	struct addrinfo hints, *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sslen = sizeof(ss);
-	const char *p = l->spec + 4, *pc;
-	const char *errstr;
 	int s = -1, one = 1, rc;
 	long long port;
 
-	if (*p == '[') {
-		const char *rb = strchr(p, ']');
-
-		if (rb == NULL || rb[1] != ':' || (size_t)(rb - p - 1) >=
-		    sizeof(host))
-			goto bad;
-		memcpy(host, p + 1, (size_t)(rb - p - 1));
-		host[rb - p - 1] = '\0';
-		pc = rb + 1;
-	} else {
-		pc = strrchr(p, ':');
-		if (pc == NULL || (size_t)(pc - p) >= sizeof(host))
-			goto bad;
-		memcpy(host, p, (size_t)(pc - p));
-		host[pc - p] = '\0';
-	}
-	port = strtonum(pc + 1, 0, 65535, &errstr);
-	if (errstr != NULL || host[0] == '\0')
+	if (tcp_split(l->spec, host, sizeof(host), &port) == -1)
 		goto bad;
 	snprintf(portstr, sizeof(portstr), "%lld", port);
 	memset(&hints, 0, sizeof(hints));
@@ -232,7 +255,6 @@ int
 listen_open(struct listener *l, char *err, size_t errlen)
 {
 	char path[PATH_MAX], *c;
-	const char *errstr;
 	mode_t mode = 0666;
 	size_t n;
 
@@ -245,7 +267,6 @@ listen_open(struct listener *l, char *err, size_t errlen)
 		mode = (mode_t)strtol(c + 1, NULL, 8);
 		*c = '\0';
 	}
-	(void)errstr;
 	if (path[0] == '\0') {
 		snprintf(err, errlen, "%s: empty path", l->spec);
 		return -1;
