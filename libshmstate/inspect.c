@@ -665,9 +665,13 @@ shms_svc_dump(struct shms_svc *svc, const char *file, int out)
 	return rc;
 }
 
+/* The prologue of calls that change the directory: they need the lock. */
 static int
-need_writable(struct shms_svc *svc)
+begin_write(struct shms_svc *svc)
 {
+	if (svc == NULL)
+		return -EINVAL;
+	shms__clear_detail(svc);
 	if (!shms__svc_writable(svc))
 		return shms__fail(svc, -EBADF, "%s: service opened read-only "
 		    "(the lock is needed)", shms_svc_path(svc));
@@ -679,10 +683,7 @@ shms_svc_remove(struct shms_svc *svc, const char *file)
 {
 	int rc;
 
-	if (svc == NULL)
-		return -EINVAL;
-	shms__clear_detail(svc);
-	if ((rc = need_writable(svc)) != 0)
+	if ((rc = begin_write(svc)) != 0)
 		return rc;
 	if (file_name_ok(file) != 0)
 		return shms__fail(svc, SHMS_ENAME, "invalid file name");
@@ -737,10 +738,7 @@ shms_svc_gc(struct shms_svc *svc, shms_entry_cb cb, void *arg)
 	struct gc g;
 	int rc;
 
-	if (svc == NULL)
-		return -EINVAL;
-	shms__clear_detail(svc);
-	if ((rc = need_writable(svc)) != 0)
+	if ((rc = begin_write(svc)) != 0)
 		return rc;
 	walk_init(&w, svc);
 	if (w.mrc != 0 && w.mrc != SHMS_ENOSTATE) {

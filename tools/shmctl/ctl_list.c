@@ -479,7 +479,6 @@ cmd_info(int argc, char **argv, const struct shmctl_opts *g)
 	struct ctl_entries es;
 	struct ctl_target tgt;
 	struct shms_svc *svc;
-	char why[CTL_WHY_MAX];
 	int ch, rc;
 
 	optind = 0;
@@ -495,12 +494,8 @@ cmd_info(int argc, char **argv, const struct shmctl_opts *g)
 		warnx("invalid SERVICE[/SEGMENT]: %s", ctl_vis(argv[0]));
 		return CTL_EXIT_USAGE;
 	}
-	if (ctl_open(g, tgt.service, SHMS_SVC_RDONLY | SHMS_SVC_NOCREATE,
-	    &svc, why) != 0)
-		errx(CTL_EXIT_FAIL, "%s", why);
-	if ((rc = ctl_entries_load(svc, &es)) != 0)
-		errx(CTL_EXIT_FAIL, "%s: %s: %s", tgt.service,
-		    shms_strerror(rc), ctl_vis(shms_errdetail(svc)));
+	svc = ctl_open_entries(g, tgt.service, SHMS_SVC_RDONLY |
+	    SHMS_SVC_NOCREATE, &es);
 	if (!tgt.has_seg)
 		rc = info_service(svc, tgt.service, &es);
 	else if ((e = ctl_resolve(svc, &es, tgt.seg)) == NULL) {

@@ -96,7 +96,7 @@ parse_opts(int argc, char **argv, int allow_force, int *force)
 }
 
 static int
-verify_service(const struct shmctl_opts *g, const char *service)
+verify_service(const struct shmctl_opts *g, const char *service, int named)
 {
 	struct shms_manifest_info mi;
 	struct ctl_entries es;
@@ -162,9 +162,8 @@ verify_service(const struct shmctl_opts *g, const char *service)
 int
 cmd_verify(int argc, char **argv, const struct shmctl_opts *g)
 {
-	struct ctl_services ss;
 	struct ctl_target t;
-	size_t i, bad = 0;
+	size_t bad;
 	int rc;
 
 	if ((rc = parse_opts(argc, argv, 0, NULL)) >= 0)
@@ -172,14 +171,8 @@ cmd_verify(int argc, char **argv, const struct shmctl_opts *g)
 	if ((rc = one_target(argc - optind, argv + optind, "verify", 1, 0, 0,
 	    &t)) != CTL_EXIT_OK)
 		return rc;
-	if ((rc = ctl_services(g, argc > optind ? t.service : NULL, &ss)))
-		errx(CTL_EXIT_FAIL, "cannot list services: %s",
-		    shms_strerror(rc));
-	for (i = 0; i < ss.n; i++)
-		bad += (size_t)verify_service(g, ss.v[i]);
-	ctl_services_free(&ss);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		err(CTL_EXIT_FAIL, "stdout");
+	bad = ctl_each_service(g, argc > optind ? t.service : NULL,
+	    verify_service);
 	if (bad > 0)
 		errx(CTL_EXIT_FAIL, "%zu service%s failed verification", bad,
 		    bad == 1 ? "" : "s");
@@ -416,26 +409,16 @@ gc_service(const struct shmctl_opts *g, const char *service, int named)
 int
 cmd_gc(int argc, char **argv, const struct shmctl_opts *g)
 {
-	struct ctl_services ss;
 	struct ctl_target t;
-	size_t i;
-	int rc, status = CTL_EXIT_OK;
+	int rc;
 
 	if ((rc = parse_opts(argc, argv, 0, NULL)) >= 0)
 		return rc;
 	if ((rc = one_target(argc - optind, argv + optind, "gc", 1, 0, 0,
 	    &t)) != CTL_EXIT_OK)
 		return rc;
-	if ((rc = ctl_services(g, argc > optind ? t.service : NULL, &ss)))
-		errx(CTL_EXIT_FAIL, "cannot list services: %s",
-		    shms_strerror(rc));
-	for (i = 0; i < ss.n; i++)
-		if (gc_service(g, ss.v[i], argc > optind) != CTL_EXIT_OK)
-			status = CTL_EXIT_FAIL;
-	ctl_services_free(&ss);
-	if (fflush(stdout) != 0 || ferror(stdout))
-		err(CTL_EXIT_FAIL, "stdout");
-	return status;
+	return ctl_each_service(g, argc > optind ? t.service : NULL,
+	    gc_service) ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 }
 
 int
@@ -445,7 +428,6 @@ cmd_dump(int argc, char **argv, const struct shmctl_opts *g)
 	struct ctl_entries es;
 	struct ctl_target t;
 	struct shms_svc *svc;
-	char why[CTL_WHY_MAX];
 	int force = 0, rc;
 
 	if ((rc = parse_opts(argc, argv, 1, &force)) >= 0)
@@ -456,12 +438,8 @@ cmd_dump(int argc, char **argv, const struct shmctl_opts *g)
 	if (isatty(STDOUT_FILENO) && !force)
 		errx(CTL_EXIT_FAIL, "refusing to write a binary payload to a "
 		    "terminal (redirect stdout, or use --force)");
-	if (ctl_open(g, t.service, SHMS_SVC_RDONLY | SHMS_SVC_NOCREATE, &svc,
-	    why) != 0)
-		errx(CTL_EXIT_FAIL, "%s", why);
-	if ((rc = ctl_entries_load(svc, &es)) != 0)
-		errx(CTL_EXIT_FAIL, "%s: %s: %s", t.service, shms_strerror(rc),
-		    ctl_vis(shms_errdetail(svc)));
+	svc = ctl_open_entries(g, t.service, SHMS_SVC_RDONLY |
+	    SHMS_SVC_NOCREATE, &es);
 	if ((e = ctl_resolve(svc, &es, t.seg)) == NULL)
 		errx(CTL_EXIT_FAIL, "%s: no segment or file %s", t.service,
 		    ctl_vis(t.seg));

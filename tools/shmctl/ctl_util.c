@@ -2,6 +2,7 @@
  * ctl_util.c: what every shmctl command shares: targets, opening
  * services, collecting entries, and printing untrusted strings safely.
  */
+#include <err.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -59,6 +60,23 @@ ctl_open(const struct shmctl_opts *g, const char *service, unsigned flags,
 	return rc;
 }
 
+/* Makes room for element n of *v (capacity *cap, elements of size). */
+static int
+grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	void **vp = v, *nv;
+	size_t ncap;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 16;
+	if ((nv = reallocarray(*vp, ncap, size)) == NULL)
+		return -ENOMEM;
+	*vp = nv;
+	*cap = ncap;
+	return 0;
+}
+
 struct collect {
 	struct ctl_entries	*es;
 	size_t			 cap;
@@ -68,16 +86,9 @@ static int
 collect_entry(const struct shms_entry *e, void *arg)
 {
 	struct collect *c = arg;
-	struct shms_entry *nv;
-	size_t ncap;
 
-	if (c->es->n == c->cap) {
-		ncap = c->cap ? c->cap * 2 : 16;
-		if ((nv = reallocarray(c->es->v, ncap, sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		c->es->v = nv;
-		c->cap = ncap;
-	}
+	if (grow(&c->es->v, &c->cap, c->es->n, sizeof(*e)) != 0)
+		return -ENOMEM;
 	c->es->v[c->es->n++] = *e;
 	return 0;
 }
@@ -93,6 +104,22 @@ ctl_entries_load(struct shms_svc *svc, struct ctl_entries *es)
 	if ((rc = shms_svc_list(svc, collect_entry, &c)) != 0)
 		ctl_entries_free(es);
 	return rc;
+}
+
+struct shms_svc *
+ctl_open_entries(const struct shmctl_opts *g, const char *service,
+    unsigned flags, struct ctl_entries *es)
+{
+	struct shms_svc *svc;
+	char why[CTL_WHY_MAX];
+	int rc;
+
+	if (ctl_open(g, service, flags, &svc, why) != 0)
+		errx(CTL_EXIT_FAIL, "%s", why);
+	if ((rc = ctl_entries_load(svc, es)) != 0)
+		errx(CTL_EXIT_FAIL, "%s: %s: %s", service, shms_strerror(rc),
+		    ctl_vis(shms_errdetail(svc)));
+	return svc;
 }
 
 void
@@ -139,17 +166,9 @@ static int
 collect_service(const char *name, void *arg)
 {
 	struct svc_collect *c = arg;
-	char **nv;
-	size_t ncap;
 
-	if (c->s->n == c->cap) {
-		ncap = c->cap ? c->cap * 2 : 16;
-		if ((nv = reallocarray(c->s->v, ncap, sizeof(*nv))) == NULL)
-			return -ENOMEM;
-		c->s->v = nv;
-		c->cap = ncap;
-	}
-	if ((c->s->v[c->s->n] = strdup(name)) == NULL)
+	if (grow(&c->s->v, &c->cap, c->s->n, sizeof(char *)) != 0 ||
+	    (c->s->v[c->s->n] = strdup(name)) == NULL)
 		return -ENOMEM;
 	c->s->n++;
 	return 0;
@@ -372,4 +391,23 @@ ctl_iso_time(uint64_t ns, char *buf, size_t len)
 		return;
 	}
 	snprintf(buf, len, "%s.%09" PRIu64 "Z", s, ns % 1000000000u);
+}
+
+size_t
+ctl_each_service(const struct shmctl_opts *g, const char *one,
+    int (*fn)(const struct shmctl_opts *, const char *, int named))
+{
+	struct ctl_services ss;
+	size_t i, bad = 0;
+	int rc;
+
+	if ((rc = ctl_services(g, one, &ss)) != 0)
+		errx(CTL_EXIT_FAIL, "cannot list services: %s",
+		    shms_strerror(rc));
+	for (i = 0; i < ss.n; i++)
+		bad += fn(g, ss.v[i], one != NULL) != 0;
+	ctl_services_free(&ss);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		err(CTL_EXIT_FAIL, "stdout");
+	return bad;
 }

@@ -86,6 +86,16 @@ struct ctl_entries {
 };
 int	ctl_entries_load(struct shms_svc *svc, struct ctl_entries *es);
 void	ctl_entries_free(struct ctl_entries *es);
+/* ctl_open() and ctl_entries_load(), exiting with the reason on failure. */
+struct shms_svc *ctl_open_entries(const struct shmctl_opts *g,
+	    const char *service, unsigned flags, struct ctl_entries *es);
+
+/*
+ * Calls fn for the named service (one) or for every service under the
+ * root; returns how many calls failed (fn returned non-zero).
+ */
+size_t	ctl_each_service(const struct shmctl_opts *g, const char *one,
+	    int (*fn)(const struct shmctl_opts *, const char *, int named));
 
 /*
  * Resolves SEGMENT (a file name, a segment name of the committed
