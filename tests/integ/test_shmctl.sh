@@ -180,8 +180,29 @@ expect 0 "$C" list odd
 [ "$(wc -l <"$T/out")" -eq 4 ] || { cat "$T/out"; fail "raw newline"; }
 has out 'x\\ny'
 if grep -q "$(printf '\033')" "$T/out"; then fail "raw escape"; fi
+printf 'caf\351' >"$SHMSTATE_DIR/odd/$(printf 'caf\351')"
 expect 0 "$C" list odd --json
 json
+python3 -c 'import json,sys
+names = [x["file"] for x in json.load(open(sys.argv[1]))["services"][0]["segments"]]
+assert "x\ny" in names and "caf\u00e9" in names, names' "$T/out" ||
+    fail "JSON names"
+# A service with no files at all still lists as an object.
+mkdir -m 0700 "$SHMSTATE_DIR/empty"
+expect 0 "$C" list empty --json
+json
+has out '"segments": \[\]'
+expect 0 "$C" verify empty
+has out "empty: no committed checkpoint"
+expect 0 "$C" rm empty
+[ -e "$SHMSTATE_DIR/empty" ] && fail "rm empty left it"
+
+# dump refuses a terminal unless --force (script(1) provides one).
+if command -v script >/dev/null 2>&1; then
+	expect 1 script -qec "$C dump odd/a" /dev/null
+	has out "refusing"
+	expect 0 script -qec "$C dump --force odd/a" /dev/null
+fi
 
 echo "== -d"
 mkdir -m 0700 "$T/root"
