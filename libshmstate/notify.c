@@ -250,6 +250,9 @@ shms_notify_parse(const void *buf, size_t len, struct shms_notify_msg *msg)
 	/* One optional trailing newline. */
 	if (end[-1] == '\n')
 		end--;
+	/* What remains must not end in an empty line. */
+	if (end > p && end[-1] == '\n')
+		return SHMS_EPROTO;
 	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL)

@@ -40,8 +40,10 @@ ctl_parse(const char *buf, size_t len, struct ctl_req *req, const char **why)
 		return -1;
 	}
 	/* A CR of a telnet-style client is tolerated at the end only. */
-	if (buf[len - 1] == '\r')
-		len--;
+	if (buf[len - 1] == '\r' && --len == 0) {
+		*why = "empty request";
+		return -1;
+	}
 	for (i = 0; i < len; i++)
 		if (buf[i] < 0x20 || buf[i] > 0x7e) {
 			*why = "request contains control or non-ASCII bytes";
