@@ -23,8 +23,14 @@ static const struct ctl_cmd commands[] = {
 	    "remove uncommitted and superseded files" },
 	{ "dump", cmd_dump, "[--force] SERVICE/SEGMENT",
 	    "write a segment's payload to stdout" },
-	/* Supervisor commands (ctl_supervise.c): status, upgrade, restart,
-	 * stop. */
+	{ "status", cmd_status, "SERVICE [--json]",
+	    "state, pid, timings of a supervised service" },
+	{ "upgrade", cmd_upgrade, "SERVICE [--binary PATH]",
+	    "swap in a new binary; roll back if it fails" },
+	{ "restart", cmd_restart, "SERVICE",
+	    "stop and start the supervised service" },
+	{ "stop", cmd_stop, "SERVICE",
+	    "stop the service and its supervisor" },
 };
 
 const struct ctl_cmd *

@@ -50,7 +50,11 @@ int	cmd_verify(int argc, char **argv, const struct shmctl_opts *g);
 int	cmd_rm(int argc, char **argv, const struct shmctl_opts *g);
 int	cmd_gc(int argc, char **argv, const struct shmctl_opts *g);
 int	cmd_dump(int argc, char **argv, const struct shmctl_opts *g);
-/* Supervisor commands (status, upgrade, restart, stop) go here. */
+/* ---- supervisor commands (ctl_supervise.c) ---- */
+int	cmd_status(int argc, char **argv, const struct shmctl_opts *g);
+int	cmd_upgrade(int argc, char **argv, const struct shmctl_opts *g);
+int	cmd_restart(int argc, char **argv, const struct shmctl_opts *g);
+int	cmd_stop(int argc, char **argv, const struct shmctl_opts *g);
 
 /* ---- shmctl.c ---- */
 const struct ctl_cmd *ctl_find(const char *name);
