@@ -89,6 +89,42 @@ conn_close(struct worker *w, struct conn *c)
 	__atomic_sub_fetch(&w->srv->curr_conns, 1, __ATOMIC_RELAXED);
 }
 
+static void conn_set_events(struct worker *w, struct conn *c, int ev);
+
+/*
+ * Closes after an error reply without losing it: a close() with unread
+ * input makes the kernel send RST, which can destroy the reply in
+ * flight. So shut the write side and discard input until the peer
+ * closes, for at most LINGER_S seconds or LINGER_BYTES.
+ */
+#define LINGER_S	2
+#define LINGER_BYTES	(1u << 20)
+
+static void
+conn_linger(struct worker *w, struct conn *c)
+{
+	char buf[4096];
+	ssize_t n;
+
+	if (c->linger_since == 0) {
+		c->linger_since = sc_now();
+		(void)shutdown(c->fd, SHUT_WR);
+	}
+	for (;;) {
+		n = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_set_events(w, c, EPOLLIN | EPOLLRDHUP);
+			return;
+		}
+		if (n <= 0 || (c->linger_bytes += (uint64_t)n) > LINGER_BYTES) {
+			conn_close(w, c);
+			return;
+		}
+	}
+}
+
 static void
 conn_set_events(struct worker *w, struct conn *c, int ev)
 {
@@ -154,9 +190,11 @@ conn_read(struct worker *w, struct conn *c)
 			c->rpos = 0;
 		}
 		if (c->rlen == c->rsize) {
+			if (c->rsize >= RBUF_MAX)
+				return -ENOBUFS;	/* proto caps lines */
 			nsize = c->rsize ? c->rsize * 2 : SC_RBUF_INIT;
 			if (nsize > RBUF_MAX)
-				return -ENOBUFS;	/* proto caps lines */
+				nsize = RBUF_MAX;
 			if ((p = realloc(c->rbuf, nsize)) == NULL)
 				return -ENOMEM;
 			c->rbuf = p;
@@ -198,18 +236,18 @@ conn_drive(struct worker *w, struct conn *c)
 	int rc, i, ev;
 	ssize_t n;
 
-	for (i = 0; i < READS_PER_EVENT; i++) {
+	for (i = 0;; i++) {
 		rc = proto_process(w->srv, c);
 		if (conn_flush(w, c) < 0) {
 			conn_close(w, c);
 			return;
 		}
 		if (rc == PROTO_CLOSE) {
+			c->state = CONN_CLOSING;
 			if (c->wb.off == c->wb.len) {
-				conn_close(w, c);
+				conn_linger(w, c);
 				return;
 			}
-			c->state = CONN_CLOSING;
 			break;
 		}
 		if (rc == PROTO_BLOCKED) {
@@ -224,7 +262,11 @@ conn_drive(struct worker *w, struct conn *c)
 			conn_close(w, c);
 			return;
 		}
-		if (c->closed_read)
+		/*
+		 * Stop only after processing what was read: bytes left in
+		 * rbuf would not wake a level-triggered epoll again.
+		 */
+		if (c->closed_read || i == READS_PER_EVENT)
 			break;
 		n = conn_read(w, c);
 		if (n == -EAGAIN)
@@ -267,6 +309,7 @@ conn_accept(struct worker *w, int lfd)
 			    __ATOMIC_RELAXED);
 			(void)send(fd, too_many, sizeof(too_many) - 1,
 			    MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)shutdown(fd, SHUT_WR);
 			close(fd);
 			STAT_INC(&w->st, rejected_conns);
 			continue;
@@ -313,7 +356,10 @@ conn_timeouts(struct worker *w)
 
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->lnext;
-		if (c->blocked_since != 0 &&
+		if (c->linger_since != 0) {
+			if (now - c->linger_since >= LINGER_S)
+				conn_close(w, c);
+		} else if (c->blocked_since != 0 &&
 		    now - c->blocked_since >= (int64_t)settings.drop_timeout) {
 			STAT_INC(&w->st, conn_dropped);
 			conn_close(w, c);
@@ -385,9 +431,10 @@ worker_main(void *arg)
 					continue;
 				}
 				if (c->state == CONN_CLOSING) {
-					if (conn_flush(w, c) < 0 ||
-					    c->wb.off == c->wb.len)
+					if (conn_flush(w, c) < 0)
 						conn_close(w, c);
+					else if (c->wb.off == c->wb.len)
+						conn_linger(w, c);
 					continue;
 				}
 				conn_drive(w, c);

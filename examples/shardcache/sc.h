@@ -377,6 +377,8 @@ struct conn {
 	int		 closed_read;	/* peer shut down its side */
 	int64_t		 last_active;	/* sc_now() of last input */
 	int64_t		 blocked_since;	/* 0, or when output hit the cap */
+	int64_t		 linger_since;	/* write side shut, draining input */
+	uint64_t	 linger_bytes;
 };
 
 /* Results of proto_process(). */
