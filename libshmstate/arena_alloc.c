@@ -741,7 +741,7 @@ shms__arena_format(char *base, uint64_t size, uint64_t max_size,
 {
 	struct shms__arena_meta *m = (struct shms__arena_meta *)(void *)base;
 	struct shms__arena_heap h;
-	uint64_t pm, data;
+	uint64_t pm, data, magic;
 	int rc;
 
 	if (align < PAGE || align % PAGE != 0 || size % align != 0 ||
@@ -766,7 +766,8 @@ shms__arena_format(char *base, uint64_t size, uint64_t max_size,
 	memset(h.pagemap, 0, (size_t)((max_size >> PSHIFT) * sizeof(uint32_t)));
 	if ((rc = span_push(&h, data >> PSHIFT, (size - data) >> PSHIFT)) != 0)
 		return rc;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	memcpy(m->magic, SHMS__ARENA_MAGIC, sizeof(m->magic));
+	/* Magic last, released, so a reader never sees it before the rest. */
+	memcpy(&magic, SHMS__ARENA_MAGIC, sizeof(magic));
+	__atomic_store_n((uint64_t *)(void *)m->magic, magic, __ATOMIC_RELEASE);
 	return 0;
 }
