@@ -43,25 +43,38 @@ shms_ckpt_begin(struct shms_svc *svc, unsigned flags, struct shms_ckpt **out)
 		committed = m.generation;
 		shms__manifest_free(&m);
 	}
-	if ((rc = shms__max_file_generation(shms__svc_dirfd(svc), &files)) < 0)
-		return shms__fail(svc, rc, "%s: readdir: %s",
-		    shms_svc_path(svc), shms_strerror(rc));
+	if ((rc = shms__svc_ckpt_enter(svc)) < 0)
+		return shms__fail(svc, rc, "%s: another checkpoint is open",
+		    shms_svc_path(svc));
+	if ((rc = shms__max_file_generation(shms__svc_dirfd(svc), &files)) < 0) {
+		shms__fail(svc, rc, "%s: readdir: %s", shms_svc_path(svc),
+		    shms_strerror(rc));
+		goto fail;
+	}
 	if (files > committed)
 		committed = files;
-	if (committed == UINT64_MAX)
-		return shms__fail(svc, SHMS_ELIMIT, "%s: generations exhausted",
+	if (committed == UINT64_MAX) {
+		rc = shms__fail(svc, SHMS_ELIMIT, "%s: generations exhausted",
 		    shms_svc_path(svc));
-	if ((ck = calloc(1, sizeof(*ck))) == NULL)
-		return -ENOMEM;
+		goto fail;
+	}
+	if ((ck = calloc(1, sizeof(*ck))) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
 	if ((rc = pthread_mutex_init(&ck->mu, NULL)) != 0) {
 		free(ck);
-		return -rc;
+		rc = -rc;
+		goto fail;
 	}
 	ck->svc = svc;
 	ck->generation = committed + 1;
 	shms__svc_attach(svc);
 	*out = ck;
 	return 0;
+fail:
+	shms__svc_ckpt_leave(svc);
+	return rc;
 }
 
 static long
@@ -195,6 +208,7 @@ ckpt_free(struct shms_ckpt *ck, int remove_files)
 	}
 	free(ck->segs);
 	pthread_mutex_destroy(&ck->mu);
+	shms__svc_ckpt_leave(ck->svc);
 	shms__svc_detach(ck->svc);
 	free(ck);
 }

@@ -59,6 +59,13 @@ void		 shms__svc_attach(struct shms_svc *svc);
 void		 shms__svc_detach(struct shms_svc *svc);
 
 /*
+ * One checkpoint at a time per service (two would pick the same
+ * generation). enter returns -EBUSY if one is open.
+ */
+int		 shms__svc_ckpt_enter(struct shms_svc *svc);
+void		 shms__svc_ckpt_leave(struct shms_svc *svc);
+
+/*
  * Records a detail string for the last error and returns code unchanged,
  * so callers can write: return shms__fail(svc, rc, "%s: ...", path);
  */

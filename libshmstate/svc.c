@@ -30,6 +30,7 @@ struct shms_svc {
 	int		 lockfd;	/* -1 when read-only */
 	unsigned	 flags;
 	unsigned	 attached;	/* atomic: open ckpt/adopt/arenas */
+	unsigned	 in_ckpt;	/* atomic: a checkpoint is open */
 	char		*path;
 	char		 name[SHMS_NAME_MAX + 1];
 	char		 build_id[SHMS_BUILDID_MAX + 1];
@@ -411,6 +412,23 @@ void
 shms__svc_detach(struct shms_svc *svc)
 {
 	__atomic_sub_fetch(&svc->attached, 1, __ATOMIC_ACQ_REL);
+}
+
+int
+shms__svc_ckpt_enter(struct shms_svc *svc)
+{
+	unsigned zero = 0;
+
+	if (!__atomic_compare_exchange_n(&svc->in_ckpt, &zero, 1, 0,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	return 0;
+}
+
+void
+shms__svc_ckpt_leave(struct shms_svc *svc)
+{
+	__atomic_store_n(&svc->in_ckpt, 0, __ATOMIC_RELEASE);
 }
 
 int
