@@ -22,6 +22,8 @@ if [ "$mode" = check ]; then
 	need cmocka libcmocka-dev
 	need cmd:mandoc mandoc
 	need cmd:python3 python3
+	# the supervisor's socket-activation test runs the real tool
+	need cmd:systemd-socket-activate systemd
 fi
 [ -z "$pkgs" ] && exit 0
 
