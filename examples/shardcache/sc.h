@@ -163,6 +163,9 @@ struct shard_root {
 	sc_ref		lru_head;	/* most recently used */
 	sc_ref		lru_tail;
 	uint64_t	max_cas;
+	int64_t		flush_at;	/* store's delayed flush, at seal */
+	uint64_t	nshards;	/* shard count it was written for */
+	uint64_t	shard;		/* its index */
 };
 
 /*
@@ -298,6 +301,17 @@ int	store_insert_adopted(struct store *s, const char *key, size_t nkey,
 	    uint32_t flags, int64_t exptime, int64_t stime, uint64_t cas,
 	    const char *data, size_t nbytes, int64_t now);
 void	store_cas_floor(struct store *s, uint64_t cas);
+
+/*
+ * Moves shard sh onto another allocator (adopt mode: an arena at base).
+ * root 0 formats a new empty root and table there and returns its ref in
+ * *rootp; otherwise root is an adopted root, validated against
+ * mapped_size (magic, table bounds, counts) before use. The heap table
+ * is freed. Returns 0, -ENOMEM, or -EINVAL for an implausible root.
+ */
+int	shard_attach(struct store *s, struct shard *sh, uintptr_t base,
+	    uint64_t mapped_size, const struct sc_mem_ops *mem, void *arg,
+	    sc_ref root, sc_ref *rootp);
 /*
  * Walks sh from the LRU head, calling cb on each live item and freeing
  * every item after it (checkpointing frees as it writes). Stops at the

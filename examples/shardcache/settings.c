@@ -82,8 +82,10 @@ usage(FILE *f)
 "      --shards=NUM        number of shards, a power of two (default: the\n"
 "                          power of two >= 4 x threads, reduced so each\n"
 "                          shard holds at least 2 max-size items)\n"
-"      --state=MODE        none | copy | adopt: how items survive restarts\n"
-"                          (default copy; adopt needs arenas, not yet)\n"
+"      --state=MODE        how items survive restarts (default adopt):\n"
+"                          adopt: items live in shared-memory arenas,\n"
+"                          adopted in place; copy: heap, checkpointed\n"
+"                          at stop; none: a plain cache\n"
 "      --service=NAME      state directory name (default shardcache)\n"
 "      --state-dir=DIR     root of state directories (default\n"
 "                          $SHMSTATE_DIR or /dev/shm/shmstate)\n"
@@ -117,7 +119,7 @@ settings_defaults(struct settings *s)
 	s->wbuf_max = 1 << 20;
 	s->drop_timeout = 30;
 	s->stop_timeout = 5;
-	s->state = SC_STATE_COPY;
+	s->state = SC_STATE_ADOPT;
 	strlcpy(s->service, "shardcache", sizeof(s->service));
 }
 

@@ -129,6 +129,10 @@ table(struct shard *sh)
 	return sc_ptr(sh, sh->root->table);
 }
 
+static void shard_free_all(struct shard *sh);
+static int evict_one(struct store *s, struct shard *sh,
+    const struct item *keep, int64_t now);
+
 static int
 shard_init(struct shard *sh, uint64_t limit)
 {
@@ -149,6 +153,63 @@ shard_init(struct shard *sh, uint64_t limit)
 	r->nbuckets = TABLE_INIT_BUCKETS;
 	r->used = heap_charge(tsize);
 	sh->root = r;
+	return 0;
+}
+
+int
+shard_attach(struct store *s, struct shard *sh, uintptr_t base,
+    uint64_t mapped_size, const struct sc_mem_ops *mem, void *arg,
+    sc_ref root, sc_ref *rootp)
+{
+	struct shard_root *r;
+	size_t tsize = TABLE_INIT_BUCKETS * sizeof(sc_ref);
+	sc_ref rref, tref;
+
+	if (root != 0) {
+		if (root > mapped_size ||
+		    mapped_size - root < sizeof(struct shard_root))
+			return -EINVAL;
+		r = (struct shard_root *)(base + root);
+		if (r->magic != SHARD_MAGIC || r->nbuckets == 0 ||
+		    (r->nbuckets & (r->nbuckets - 1)) != 0 ||
+		    r->nbuckets > TABLE_MAX_BUCKETS || r->table == 0 ||
+		    r->table > mapped_size ||
+		    (mapped_size - r->table) / sizeof(sc_ref) < r->nbuckets ||
+		    r->lru_head > mapped_size || r->lru_tail > mapped_size ||
+		    (r->lru_head == 0) != (r->lru_tail == 0) ||
+		    (r->lru_head == 0) != (r->nitems == 0))
+			return -EINVAL;
+		rref = root;
+	} else {
+		if ((rref = mem->alloc(arg, sizeof(*r))) == 0)
+			return -ENOMEM;
+		if ((tref = mem->alloc(arg, tsize)) == 0) {
+			mem->free(arg, rref, sizeof(*r));
+			return -ENOMEM;
+		}
+		r = (struct shard_root *)(base + rref);
+		memset(r, 0, sizeof(*r));
+		memset((void *)(base + tref), 0, tsize);
+		r->magic = SHARD_MAGIC;
+		r->table = tref;
+		r->nbuckets = TABLE_INIT_BUCKETS;
+		r->used = mem->charge(tsize) + mem->charge(sizeof(*r));
+		r->nshards = s->nshards;
+		r->shard = (uint64_t)(sh - s->shards);
+	}
+	if (sh->root == &sh->heap_root) {
+		shard_free_all(sh);
+		free((void *)(uintptr_t)sh->heap_root.table);
+	}
+	sh->base = base;
+	sh->mem = mem;
+	sh->mem_arg = arg;
+	sh->root = r;
+	store_cas_floor(s, r->max_cas);
+	/* Adopted under a smaller -m: evict down to the new budget now. */
+	while (r->used > sh->limit && evict_one(s, sh, NULL, sc_now()) == 0)
+		;
+	*rootp = rref;
 	return 0;
 }
 
@@ -411,32 +472,39 @@ find_live(struct store *s, struct shard *sh, uint64_t hash, const char *key,
  * Makes room for charge bytes: evicts from the LRU tail, never `keep'.
  * Returns 0 when the charge fits.
  */
+/* Evicts the LRU tail (never `keep'); -1 when there is nothing to evict. */
+static int
+evict_one(struct store *s, struct shard *sh, const struct item *keep,
+    int64_t now)
+{
+	sc_ref ref = sh->root->lru_tail;
+	struct item *it = ref != 0 ? sc_ptr(sh, ref) : NULL;
+
+	if (it == keep && it != NULL)
+		it = it->prev != 0 ? sc_ptr(sh, it->prev) : NULL;
+	if (it == NULL)
+		return -1;
+	if (item_dead(s, it, now)) {
+		sh->st.reclaimed++;
+		if (!(it->iflags & IT_FETCHED))
+			sh->st.expired_unfetched++;
+	} else {
+		sh->st.evictions++;
+		if (!(it->iflags & IT_FETCHED))
+			sh->st.evicted_unfetched++;
+	}
+	item_unlink_free(sh, it);
+	return 0;
+}
+
+/* Evicts until charge more bytes fit the shard's budget. */
 static int
 make_room(struct store *s, struct shard *sh, size_t charge,
     const struct item *keep, int64_t now)
 {
-	struct shard_root *r = sh->root;
-	struct item *it;
-	sc_ref ref;
-
-	while (r->used + sh->pending + charge > sh->limit) {
-		ref = r->lru_tail;
-		it = ref != 0 ? sc_ptr(sh, ref) : NULL;
-		if (it == keep && it != NULL)
-			it = it->prev != 0 ? sc_ptr(sh, it->prev) : NULL;
-		if (it == NULL)
+	while (sh->root->used + sh->pending + charge > sh->limit)
+		if (evict_one(s, sh, keep, now) < 0)
 			return -1;
-		if (item_dead(s, it, now)) {
-			sh->st.reclaimed++;
-			if (!(it->iflags & IT_FETCHED))
-				sh->st.expired_unfetched++;
-		} else {
-			sh->st.evictions++;
-			if (!(it->iflags & IT_FETCHED))
-				sh->st.evicted_unfetched++;
-		}
-		item_unlink_free(sh, it);
-	}
 	return 0;
 }
 
@@ -454,18 +522,25 @@ shard_alloc_item(struct store *s, struct shard *sh, size_t nkey,
 		return NULL;
 	}
 	charge = sh->mem->charge(size);
-	if (make_room(s, sh, charge, keep, now) < 0 ||
-	    (ref = sh->mem->alloc(sh->mem_arg, size)) == 0) {
-		sh->st.oom++;
-		*res = SC_NO_MEMORY;
-		return NULL;
-	}
+	if (make_room(s, sh, charge, keep, now) < 0)
+		goto oom;
+	/*
+	 * An arena can be full before the budget is (fragmentation, or a
+	 * smaller arena adopted under a larger -m): evict until it fits.
+	 */
+	while ((ref = sh->mem->alloc(sh->mem_arg, size)) == 0)
+		if (evict_one(s, sh, keep, now) < 0)
+			goto oom;
 	it = sc_ptr(sh, ref);
 	memset(it, 0, sizeof(*it));
 	it->nkey = (uint8_t)nkey;
 	it->nbytes = (uint32_t)nbytes;
 	sh->pending += charge;
 	return it;
+oom:
+	sh->st.oom++;
+	*res = SC_NO_MEMORY;
+	return NULL;
 }
 
 struct item *

@@ -9,7 +9,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from shardcache_lib import Server, check, done  # noqa: E402
 
-srv = Server("-t", "2", "-m", "16", "-I", "64k", "--state", "none",
+MODE = sys.argv[1] if len(sys.argv) > 1 else "none"
+srv = Server("-t", "2", "-m", "16", "-I", "64k", "--state", MODE,
+             "--service", "sc-proto-%d" % os.getpid(),
              "-c", "50", "--output-max", "64k").start()
 BF = b"CLIENT_ERROR bad command line format\r\n"
 
@@ -166,7 +168,7 @@ check("limit_maxbytes", st["limit_maxbytes"], str(16 << 20))
 s2 = c.stats(b"settings")
 check("stats settings item_size_max", s2.get("item_size_max"), str(64 << 10))
 s3 = c.stats(b"shmstate")
-check("stats shmstate mode", s3.get("mode"), "none")
+check("stats shmstate mode", s3.get("mode"), MODE)
 for k in ("restart", "generation", "items_adopted", "adopt_time",
           "last_checkpoint_time"):
     check("stats shmstate has " + k, k in s3, True)
