@@ -255,6 +255,68 @@ bench_memcpy(uint64_t size, int runs, int nthreads)
 	return median(v, runs);
 }
 
+/*
+ * Bytes/s of memcpy into freshly allocated chunk-sized heap buffers, as
+ * when a heap is rebuilt from anything: the page faults that fill new
+ * memory are part of the price, and on a VM they can cost more than the
+ * copy. Both a checkpoint (new tmpfs pages) and an adoption (new heap
+ * pages) pay them, so this is the like-for-like floor.
+ */
+struct fjob {
+	const unsigned char *src;
+	unsigned char	**dst;
+	size_t		 nchunk, chunk, first, step;
+};
+
+static void *
+fresh_main(void *arg)
+{
+	struct fjob *j = arg;
+	size_t i;
+
+	for (i = j->first; i < j->nchunk; i += j->step) {
+		if ((j->dst[i] = malloc(j->chunk)) == NULL)
+			err(1, "malloc");
+		memcpy(j->dst[i], j->src + i * j->chunk, j->chunk);
+	}
+	return NULL;
+}
+
+static double
+bench_memcpy_fresh(uint64_t size, size_t chunk, int runs, int nthreads)
+{
+	double v[MAX_RUNS];
+	struct fjob j[MAX_THREADS];
+	pthread_t tid[MAX_THREADS];
+	unsigned char *src, **dst;
+	size_t n = (size_t)(size / chunk), k;
+	uint64_t t0;
+	int r, i;
+
+	if ((src = malloc(size)) == NULL ||
+	    (dst = calloc(n, sizeof(*dst))) == NULL)
+		err(1, "memcpy buffers");
+	memset(src, 0x5a, size);
+	for (r = 0; r < runs; r++) {
+		for (i = 0; i < nthreads; i++)
+			j[i] = (struct fjob){ src, dst, n, chunk, (size_t)i,
+			    (size_t)nthreads };
+		t0 = now_ns();
+		for (i = 1; i < nthreads; i++)
+			if (pthread_create(&tid[i], NULL, fresh_main, &j[i]))
+				errx(1, "pthread_create");
+		fresh_main(&j[0]);
+		for (i = 1; i < nthreads; i++)
+			pthread_join(tid[i], NULL);
+		v[r] = (double)size / ((double)(now_ns() - t0) / 1e9);
+		for (k = 0; k < n; k++)
+			free(dst[k]);
+	}
+	free(dst);
+	free(src);
+	return median(v, runs);
+}
+
 /* ---- checkpoint ---- */
 
 static void *
@@ -454,8 +516,10 @@ figure(const char *name, const char *lbl, const char *suffix, double v,
 static void
 bench_size(uint64_t size, size_t chunk, int runs)
 {
-	double mc[MAX_THREADS + 1], ck[2 * MAX_RUNS], as[MAX_RUNS],
+	double mc[MAX_THREADS + 1], mf[MAX_THREADS + 1], ck[2 * MAX_RUNS],
+	    as[MAX_RUNS],
 	    af[MAX_RUNS], c, s, f;
+	const char *ratio, *fresh;
 	struct sampler smp;
 	struct state st;
 	char lbl[32], dir[4096];
@@ -465,8 +529,12 @@ bench_size(uint64_t size, size_t chunk, int runs)
 	label(size, lbl, sizeof(lbl));
 	mc[1] = bench_memcpy(size, runs, 1);
 	mc[2] = bench_memcpy(size, runs, 2);
+	mf[1] = bench_memcpy_fresh(size, chunk, runs, 1);
+	mf[2] = bench_memcpy_fresh(size, chunk, runs, 2);
 	figure("memcpy", lbl, "", mc[1] / GIB, "GiB/s");
 	figure("memcpy", lbl, "_2t", mc[2] / GIB, "GiB/s");
+	figure("memcpy_fresh", lbl, "", mf[1] / GIB, "GiB/s");
+	figure("memcpy_fresh", lbl, "_2t", mf[2] / GIB, "GiB/s");
 
 	for (nt = 1; nt <= MAX_THREADS; nt++) {
 		sfx = nt == 1 ? "" : "_2t";
@@ -483,15 +551,19 @@ bench_size(uint64_t size, size_t chunk, int runs)
 		c = (double)size / median(ck, 2 * runs);
 		s = (double)size / median(as, runs);
 		f = (double)size / median(af, runs);
+		/* Ratios to memcpy between warm buffers, and to memcpy
+		 * into fresh memory, with the same number of threads. */
+		ratio = nt == 1 ? "_ratio" : "_2t_ratio";
+		fresh = nt == 1 ? "_fresh_ratio" : "_2t_fresh_ratio";
 		figure("ckpt", lbl, sfx, c / GIB, "GiB/s");
-		figure("ckpt", lbl, nt == 1 ? "_ratio" : "_2t_ratio",
-		    c / mc[nt], "x");
+		figure("ckpt", lbl, ratio, c / mc[nt], "x");
+		figure("ckpt", lbl, fresh, c / mf[nt], "x");
 		figure("adopt", lbl, sfx, s / GIB, "GiB/s");
-		figure("adopt", lbl, nt == 1 ? "_ratio" : "_2t_ratio",
-		    s / mc[nt], "x");
+		figure("adopt", lbl, ratio, s / mc[nt], "x");
+		figure("adopt", lbl, fresh, s / mf[nt], "x");
 		figure("adopt_full", lbl, sfx, f / GIB, "GiB/s");
-		figure("adopt_full", lbl, nt == 1 ? "_ratio" : "_2t_ratio",
-		    f / mc[nt], "x");
+		figure("adopt_full", lbl, ratio, f / mc[nt], "x");
+		figure("adopt_full", lbl, fresh, f / mf[nt], "x");
 		fflush(stdout);
 	}
 

@@ -446,10 +446,13 @@ checkpoint(struct kv_table *t, const struct kv_opts *o)
 		jobs[i].b_hi = t->nbucket * (size_t)(i + 1) /
 		    (size_t)o->segments;
 		snprintf(name, sizeof(name), KV_SEG_PREFIX "%d", i);
-		/* The hint sizes the segment once instead of growing it. */
+		/*
+		 * No size hint: a hint is reserved in shared memory up front,
+		 * while the whole table is still in the heap (2x). Without
+		 * one, the segment grows as the heap shrinks.
+		 */
 		if ((rc = shms_ckpt_seg_create(ck, name, KV_LAYOUT,
-		    o->layout_version, t->bytes / (uint64_t)o->segments +
-		    KV_BATCH, &jobs[i].seg)) < 0)
+		    o->layout_version, 0, &jobs[i].seg)) < 0)
 			fail_svc(svc, rc, name);
 	}
 	run_jobs(jobs, o->segments, ckpt_worker);
