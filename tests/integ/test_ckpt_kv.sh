@@ -47,6 +47,11 @@ has "kv: cold start: loaded 5000 entries"
 run 0 "$KV" --adopt -n 5000 -S kv-compat
 has "verified after restart"
 
+# The same across exec: this image writes v2, the exec'd one reads v1.
+run 0 "$KV" -n 2000 -S kv-exec-compat --layout-version 2
+has "this build reads kv-demo v1"
+has "kv: cold start: loaded 2000 entries"
+
 # Nothing to adopt: cold start.
 run 0 "$KV" --adopt -n 100 -S kv-empty
 has "no committed checkpoint"
