@@ -24,10 +24,8 @@ shms_adopt_begin(struct shms_svc *svc, unsigned flags, struct shms_adopt **out)
 
 	if (svc == NULL || out == NULL || flags != 0)
 		return -EINVAL;
-	shms__clear_detail(svc);
-	if (!shms__svc_writable(svc))
-		return shms__fail(svc, -EPERM, "%s: opened read-only",
-		    shms_svc_path(svc));
+	if ((rc = shms__svc_need_writer(svc)) < 0)
+		return rc;
 	if ((ad = calloc(1, sizeof(*ad))) == NULL)
 		return -ENOMEM;
 	rc = shms__manifest_read(shms__svc_dirfd(svc), &ad->man, detail);

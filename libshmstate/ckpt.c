@@ -31,10 +31,8 @@ shms_ckpt_begin(struct shms_svc *svc, unsigned flags, struct shms_ckpt **out)
 
 	if (svc == NULL || out == NULL || flags != 0)
 		return -EINVAL;
-	shms__clear_detail(svc);
-	if (!shms__svc_writable(svc))
-		return shms__fail(svc, -EPERM, "%s: opened read-only",
-		    shms_svc_path(svc));
+	if ((rc = shms__svc_need_writer(svc)) < 0)
+		return rc;
 	/*
 	 * A corrupt manifest does not stop a new checkpoint: committing one
 	 * replaces it. Its generation may not be believed, the files' may.

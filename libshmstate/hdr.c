@@ -20,15 +20,6 @@
 
 #define HUGE_OFF	(UINT64_C(2) << 20)
 
-static void
-put_str(char field[64], const char *s)
-{
-	size_t n = strnlen(s, 63);
-
-	memset(field, 0, 64);
-	memcpy(field, s, n);
-}
-
 uint64_t
 shms__hdr_sum(const struct shms__disk_hdr *h)
 {
@@ -62,9 +53,9 @@ shms__hdr_encode(struct shms_seg_info *info, struct shms__disk_hdr *out,
 	h.ctime_ns = htole64(info->ctime_ns);
 	h.seal_ns = htole64(info->seal_ns);
 	h.page_size = htole32(info->page_size);
-	put_str(h.name, info->name);
-	put_str(h.layout, info->layout);
-	put_str(h.build_id, info->build_id);
+	shms__name_put(h.name, info->name);
+	shms__name_put(h.layout, info->layout);
+	shms__name_put(h.build_id, info->build_id);
 	/* The checksum always covers the magic, published or not. */
 	sum = shms__hdr_sum(&h);
 	h.hdr_xxh3 = htole64(sum);

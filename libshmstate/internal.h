@@ -56,6 +56,12 @@ int		 shms__dir_check(int fd, const char *name, int allow_root,
  * Thread-safe.
  */
 void		 shms__svc_attach(struct shms_svc *svc);
+
+/*
+ * Prologue of calls that need the owner lock: clears the detail, then
+ * returns 0, or -EPERM (with a detail) for a read-only handle.
+ */
+int		 shms__svc_need_writer(const struct shms_svc *svc);
 void		 shms__svc_detach(struct shms_svc *svc);
 
 /*
@@ -90,6 +96,9 @@ int		 shms__name_valid(const char *name);
  * is NUL-terminated and valid; SHMS_ECORRUPT otherwise.
  */
 int		 shms__name_field(const char field[64], char out[64]);
+
+/* Stores s (at most 63 bytes) into a 64-byte NUL-padded on-shm field. */
+void		 shms__name_put(char field[64], const char *s);
 
 /* Build ids are 1..SHMS_BUILDID_MAX printable ASCII bytes. */
 int		 shms__build_id_valid(const char *id);

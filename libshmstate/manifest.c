@@ -24,13 +24,6 @@
 #define MAN_ENT		sizeof(struct shms__disk_mentry)
 #define MAN_MAX		(MAN_HDR + (size_t)SHMS_MAX_SEGMENTS * MAN_ENT)
 
-static void
-put_str(char field[64], const char *s)
-{
-	memset(field, 0, 64);
-	memcpy(field, s, strnlen(s, 63));
-}
-
 /* XXH3 over the whole image with the xxh3 field taken as zero. */
 static uint64_t
 manifest_sum(const unsigned char *buf, size_t len)
@@ -68,15 +61,15 @@ shms__manifest_encode(const struct shms__manifest *m, void **bufp,
 	h.generation = htole64(m->generation);
 	h.ctime_ns = htole64(m->ctime_ns);
 	h.entry_size = htole32((uint32_t)MAN_ENT);
-	put_str(h.service, m->service);
-	put_str(h.build_id, m->build_id);
+	shms__name_put(h.service, m->service);
+	shms__name_put(h.build_id, m->build_id);
 	memcpy(buf, &h, sizeof(h));
 	for (i = 0; i < m->count; i++) {
 		const struct shms__mentry *me = &m->entries[i];
 
 		memset(&e, 0, sizeof(e));
-		put_str(e.name, me->name);
-		put_str(e.layout, me->layout);
+		shms__name_put(e.name, me->name);
+		shms__name_put(e.layout, me->layout);
 		e.layout_version = htole32(me->layout_version);
 		e.kind = htole32(me->kind);
 		e.payload_len = htole64(me->payload_len);

@@ -55,6 +55,13 @@ shms__name_field(const char field[64], char out[64])
 	return 0;
 }
 
+void
+shms__name_put(char field[64], const char *s)
+{
+	memset(field, 0, 64);
+	memcpy(field, s, strnlen(s, 63));
+}
+
 int
 shms__build_id_valid(const char *id)
 {

@@ -402,6 +402,16 @@ shms__svc_build_id(const struct shms_svc *svc)
 	return svc->build_id;
 }
 
+int
+shms__svc_need_writer(const struct shms_svc *svc)
+{
+	shms__clear_detail(svc);
+	if (svc->lockfd < 0)
+		return shms__fail(svc, -EPERM, "%s: opened read-only",
+		    svc->path);
+	return 0;
+}
+
 void
 shms__svc_attach(struct shms_svc *svc)
 {
