@@ -59,6 +59,9 @@ level_name(int pri)
 	}
 }
 
+static void vlog(int, const char *, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(int pri, const char *errstr, const char *fmt, va_list ap)
 {
