@@ -633,6 +633,9 @@ proto_process(struct server *srv, struct conn *c)
 		}
 		if (c->wb.len - c->wb.off > settings.wbuf_max)
 			return PROTO_BLOCKED;
+		/* Before the first read rbuf is NULL: NULL + 0 is UB. */
+		if (avail == 0)
+			goto need_more;
 		line = c->rbuf + c->rpos;
 		nl = avail > 0 ? memchr(line, '\n', avail) : NULL;
 		if (nl == NULL) {
