@@ -12,6 +12,10 @@
  *                        then wait (at most 60 s) to be killed
  *   dirty-check          adopt "victim": refused as dirty, then adopted
  *                        with SHMS_ARENA_ADOPT_DIRTY and checked
+ *   huge                 on a huge-page state directory: arena "h" is
+ *                        2 MiB aligned, mapped with huge pages, grows in
+ *                        2 MiB steps; sealed, then huge-adopt via execv
+ *   huge-adopt           adopt "h", check it, destroy it
  *
  * Exit status 0 on success; a message on stderr otherwise.
  */
@@ -351,6 +355,92 @@ dirty_check(void)
 	return 0;
 }
 
+/* ---- huge pages ---- */
+
+/* ShmemPmdMapped of this process in kB, or -1 if the kernel omits it. */
+static long
+pmd_mapped_kb(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f;
+
+	if ((f = fopen("/proc/self/smaps_rollup", "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "ShmemPmdMapped: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static void
+huge_expect(struct shms_arena *a, const char *when)
+{
+	struct shms_arena_stats st;
+	long kb;
+
+	check(shms_arena_stats(a, &st), "stats");
+	if (st.page_size != 2u << 20)
+		errx(1, "%s: page size %u, expected 2 MiB", when, st.page_size);
+	if ((uintptr_t)shms_arena_base(a) % (2u << 20) != 0)
+		errx(1, "%s: base %p not 2 MiB aligned", when,
+		    shms_arena_base(a));
+	kb = pmd_mapped_kb();
+	printf("%s: page size %u, ShmemPmdMapped %ld kB\n", when,
+	    st.page_size, kb);
+	if (kb == 0)
+		errx(1, "%s: no huge page mapped", when);
+}
+
+static int
+huge(char **argv)
+{
+	char *args[] = { argv[0], "huge-adopt", NULL };
+	struct shms_arena *a;
+	uint64_t off;
+
+	svc_open();
+	shms_arena_remove(svc, "h");
+	check(shms_arena_create(svc, "h", "integ.huge", 1, 5 * MiB, 64 * MiB,
+	    0, &a), "create");
+	if (shms_arena_size(a) != 6 * MiB)
+		errx(1, "size %ju, expected 5 MiB rounded up to 6 MiB",
+		    (uintmax_t)shms_arena_size(a));
+	check(shms_arena_alloc(a, 20 * MiB, &off), "alloc 20 MiB");
+	memset(SHMS_REF(a, char, off), 0x3c, 20 * MiB);
+	if (shms_arena_size(a) % (2 * MiB) != 0)
+		errx(1, "grew to %ju, not a 2 MiB multiple",
+		    (uintmax_t)shms_arena_size(a));
+	huge_expect(a, "created");
+	check(shms_arena_root_set(a, off), "root");
+	check(shms_arena_seal(a, SHMS_ARENA_SUM), "seal");
+	svc_close();
+	fflush(stdout);
+	execv("/proc/self/exe", args);
+	err(1, "execv");
+}
+
+static int
+huge_adopt(void)
+{
+	struct shms_arena *a;
+	const uint8_t *p;
+	uint64_t i;
+
+	svc_open();
+	check(shms_arena_adopt(svc, "h", "integ.huge", 1,
+	    SHMS_ARENA_VERIFY | SHMS_ARENA_POPULATE, &a), "adopt");
+	p = SHMS_REF(a, uint8_t, shms_arena_root(a));
+	for (i = 0; i < 20 * MiB; i += 4096)
+		if (p[i] != 0x3c)
+			errx(1, "byte %ju lost", (uintmax_t)i);
+	huge_expect(a, "adopted");
+	check(shms_arena_destroy(a), "destroy");
+	svc_close();
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -366,6 +456,10 @@ main(int argc, char **argv)
 		return live_wait(argv[2]);
 	if (argc >= 2 && strcmp(argv[1], "dirty-check") == 0)
 		return dirty_check();
+	if (argc >= 2 && strcmp(argv[1], "huge") == 0)
+		return huge(argv);
+	if (argc >= 2 && strcmp(argv[1], "huge-adopt") == 0)
+		return huge_adopt();
 	fprintf(stderr, "usage: see helper_arena.c\n");
 	return 2;
 }
