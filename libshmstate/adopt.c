@@ -169,9 +169,11 @@ map_seg(struct shms_seg *seg)
 	if (seg->verify == SHMS_VERIFY_FULL)
 		fl |= MAP_POPULATE;
 	p = mmap(NULL, seg->info.file_size, PROT_READ, fl, seg->fd, 0);
-	if (p == MAP_FAILED)
-		return shms__fail(seg->svc, -errno, "%s/%s: mmap: %s",
-		    shms_svc_path(seg->svc), seg->file, strerror(errno));
+	if (p == MAP_FAILED) {
+		int rc = -errno;
+		return shms__fail(seg->svc, rc, "%s/%s: mmap: %s",
+		    shms_svc_path(seg->svc), seg->file, shms_strerror(rc));
+	}
 	seg->map = p;
 	seg->map_len = seg->info.file_size;
 	if (seg->verify == SHMS_VERIFY_FULL) {

@@ -293,19 +293,21 @@ shms_ckpt_commit(struct shms_ckpt *ck, unsigned flags, uint64_t *generation)
 	/* The commit point. */
 	if (renameat(dirfd, SHMS__MANIFEST_TMP, dirfd,
 	    SHMS__MANIFEST_FILE) < 0) {
-		rc = shms__fail(svc, -errno, "%s/%s: rename: %s",
-		    shms_svc_path(svc), SHMS__MANIFEST_TMP, strerror(errno));
+		rc = -errno;
+		shms__fail(svc, rc, "%s/%s: rename: %s", shms_svc_path(svc),
+		    SHMS__MANIFEST_TMP, shms_strerror(rc));
 		goto fail;
 	}
 	/*
 	 * Committed. If the rename may not be durable (a disk-backed root),
 	 * say so and keep the previous generation's files as the fallback.
 	 */
-	if (fsync(dirfd) < 0 && errno != EINVAL)
-		rc = shms__fail(svc, -errno, "%s: fsync after commit of "
-		    "generation %" PRIu64 ": %s", shms_svc_path(svc),
-		    ck->generation, strerror(errno));
-	else if (!(flags & SHMS_CKPT_KEEP_OLD))
+	if (fsync(dirfd) < 0 && errno != EINVAL) {
+		rc = -errno;
+		shms__fail(svc, rc, "%s: fsync after commit of generation %"
+		    PRIu64 ": %s", shms_svc_path(svc), ck->generation,
+		    shms_strerror(rc));
+	} else if (!(flags & SHMS_CKPT_KEEP_OLD))
 		shms__dir_walk(dirfd, remove_old_cb, ck);
 	if (generation != NULL)
 		*generation = ck->generation;
