@@ -661,10 +661,15 @@ main(int argc, char *argv[])
 		errx(1, "checkpoint %s: %s: %s", service, shms_strerror(rc),
 		    shms_errdetail(svc));
 	t0 = now_us() - t0;
-	shms_notifyf("X_SHMS_CHECKPOINT_US=%" PRIu64, t0);
+	/*
+	 * Let go of the state before saying the checkpoint is done: the
+	 * supervisor may start our successor at once, while our own exit
+	 * (freeing the heap) is still under way.
+	 */
+	shms_svc_close(svc);
 	fprintf(stderr, "kvd: checkpointed %d keys (generation %" PRIu64
 	    ") in %.3f ms\n", n, gen, t0 / 1000.0);
-	shms_svc_close(svc);
+	shms_notifyf("X_SHMS_CHECKPOINT_US=%" PRIu64, t0);
 	free(tab);
 	return 0;
 }

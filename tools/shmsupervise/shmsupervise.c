@@ -36,6 +36,13 @@ extern char		 notify_addr[PATH_MAX];
 
 static enum sup_state	 state = ST_STARTING;
 static struct child	 ch = { .errfd = -1, .execfd = -1 };
+/*
+ * The previous child after it handed over (X_SHMS_CHECKPOINT_US with its
+ * state released) but before it exited: its exit (freeing a big heap
+ * can take long) overlaps the successor's start. Reaped and logged.
+ */
+static struct child	 old_ch = { .errfd = -1, .execfd = -1 };
+static uint64_t		 old_deadline_kill;
 static int		 notify_fd = -1, sig_fd = -1, lock_fd = -1;
 static struct pidfh	*pfh;
 static uint64_t		 t_start;		/* supervisor start */
@@ -456,6 +463,72 @@ kill_unready(const char *why)
 	}
 }
 
+/* The old child is gone, or has handed over: start the new binary. */
+static void
+start_successor(uint64_t now, int killed, unsigned seen, uint64_t ckpt_us)
+{
+	up.t_exit = now;
+	up.old_killed = killed;
+	if (seen & SHMS_NOTIFY_CKPT_US)
+		up.ckpt_us = ckpt_us;
+	up.phase = UP_START;
+	strlcpy(conf.binary, up.to, sizeof(conf.binary));
+	start_child(up.to);
+	if (ch.pid > 0)
+		up.t_fork = ch.t_fork;
+}
+
+/*
+ * The old child says its checkpoint is committed. If it has also let go
+ * of the service's lock, its successor can start now instead of after
+ * its exit: the exit of a process with a big heap takes a while, and
+ * nothing of the new one depends on it.
+ */
+static void
+early_handoff(void)
+{
+	struct shms_svc *svc;
+	pid_t owner = 0;
+	int alive = 1;
+
+	if (shms_svc_open(&svc, conf.root, conf.name, SHMS_SVC_RDONLY) == 0) {
+		if (shms_svc_owner(svc, &owner, &alive) != 0)
+			alive = 1;
+		shms_svc_close(svc);
+	}
+	if (alive) {
+		log_debug("pid %ld checkpointed but still holds the state: "
+		    "waiting for its exit", (long)ch.pid);
+		return;
+	}
+	log_debug("pid %ld handed over; starting its successor",
+	    (long)ch.pid);
+	old_ch = ch;
+	old_deadline_kill = deadline_kill;
+	memset(&ch, 0, sizeof(ch));
+	ch.errfd = ch.execfd = -1;
+	deadline_kill = 0;
+	start_successor(now_ns(), 0, old_ch.seen, old_ch.ckpt_us);
+}
+
+/* The handed-over child exited. */
+static void
+on_exit_old(int wstatus)
+{
+	char how[128];
+
+	child_read_stderr(&old_ch, 1);
+	child_close_fds(&old_ch);
+	child_describe_exit(wstatus, how, sizeof(how));
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+		log_info("old pid %ld %s", (long)old_ch.pid, how);
+	else
+		log_warnx("old pid %ld %s after handing over", (long)old_ch.pid,
+		    how);
+	old_ch.pid = 0;
+	old_deadline_kill = 0;
+}
+
 static void
 on_exit_child(int wstatus)
 {
@@ -479,20 +552,12 @@ on_exit_child(int wstatus)
 	if (state == ST_UPGRADING) {
 		switch (up.phase) {
 		case UP_STOP:
-			up.t_exit = now;
-			up.old_killed = ch.killed;
-			if (ch.seen & SHMS_NOTIFY_CKPT_US)
-				up.ckpt_us = ch.ckpt_us;
 			if (ch.killed)
 				log_warnx("old pid %ld needed SIGKILL after "
 				    "%u ms: its state may not be clean",
 				    (long)pid, conf.stop_timeout_ms);
 			ch.pid = 0;
-			up.phase = UP_START;
-			strlcpy(conf.binary, up.to, sizeof(conf.binary));
-			start_child(up.to);
-			if (ch.pid > 0)
-				up.t_fork = ch.t_fork;
+			start_successor(now, ch.killed, ch.seen, ch.ckpt_us);
 			return;
 		case UP_START:
 			if (up.reason[0] == '\0')
@@ -721,8 +786,14 @@ handle_notify(void)
 			strlcpy(ch.status, m.status, sizeof(ch.status));
 		if (m.seen & SHMS_NOTIFY_MAINPID)
 			ch.mainpid = m.mainpid;
-		if (m.seen & SHMS_NOTIFY_CKPT_US)
+		if (m.seen & SHMS_NOTIFY_CKPT_US) {
 			ch.ckpt_us = m.ckpt_us;
+			if (state == ST_UPGRADING && up.phase == UP_STOP &&
+			    from == ch.pid && !ch.killed) {
+				early_handoff();
+				continue;
+			}
+		}
 		if (m.seen & SHMS_NOTIFY_ADOPT_US)
 			ch.adopt_us = m.adopt_us;
 		if (m.seen & SHMS_NOTIFY_ERRNO)
@@ -746,10 +817,21 @@ reap(void)
 	int st;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == old_ch.pid) {
+			on_exit_old(st);
+			continue;
+		}
 		if (pid != ch.pid)
 			continue;
-		/* Its last words (READY, checkpoint time) come first. */
+		/*
+		 * Its last words (READY, checkpoint time) come first; they
+		 * may hand it over and start its successor.
+		 */
 		handle_notify();
+		if (pid == old_ch.pid) {
+			on_exit_old(st);
+			continue;
+		}
 		if (ch.execfd != -1)
 			child_read_exec(&ch);
 		on_exit_child(st);
@@ -806,6 +888,13 @@ handle_timers(uint64_t now)
 		child_signal(&ch, SIGKILL);
 		deadline_kill = 0;
 	}
+	if (old_deadline_kill != 0 && now >= old_deadline_kill &&
+	    old_ch.pid > 0) {
+		log_warnx("old pid %ld still running %u ms after the stop "
+		    "signal: SIGKILL", (long)old_ch.pid, conf.stop_timeout_ms);
+		child_signal(&old_ch, SIGKILL);
+		old_deadline_kill = 0;
+	}
 	if (deadline_restart != 0 && now >= deadline_restart &&
 	    state == ST_BACKOFF) {
 		deadline_restart = 0;
@@ -823,6 +912,8 @@ next_timeout(uint64_t now)
 		d = deadline_ready;
 	if (deadline_kill != 0 && deadline_kill < d)
 		d = deadline_kill;
+	if (old_deadline_kill != 0 && old_deadline_kill < d)
+		d = old_deadline_kill;
 	if (deadline_restart != 0 && deadline_restart < d)
 		d = deadline_restart;
 	if (d == UINT64_MAX)
@@ -837,9 +928,9 @@ static void
 loop(void)
 {
 	struct pollfd pfd[8 + SUP_CTL_CONNS];
-	int n, base, ictl, ierr, iexec;
+	int n, base, ictl, ierr, iexec, iold;
 
-	while (!(stop_requested && ch.pid == 0)) {
+	while (!(stop_requested && ch.pid == 0 && old_ch.pid == 0)) {
 		n = 0;
 		pfd[n].fd = sig_fd;
 		pfd[n++].events = POLLIN;
@@ -848,7 +939,12 @@ loop(void)
 		ictl = n;
 		pfd[n].fd = control_listen_fd();
 		pfd[n++].events = POLLIN;
-		ierr = iexec = -1;
+		ierr = iexec = iold = -1;
+		if (old_ch.errfd != -1) {
+			iold = n;
+			pfd[n].fd = old_ch.errfd;
+			pfd[n++].events = POLLIN;
+		}
 		if (ch.errfd != -1) {
 			ierr = n;
 			pfd[n].fd = ch.errfd;
@@ -875,6 +971,8 @@ loop(void)
 			handle_notify();
 		if (ierr != -1 && pfd[ierr].revents)
 			child_read_stderr(&ch, 0);
+		if (iold != -1 && pfd[iold].revents)
+			child_read_stderr(&old_ch, 0);
 		if (pfd[0].revents)
 			handle_signals();
 		if (pfd[ictl].revents)
@@ -896,6 +994,10 @@ cleanup(void)
 	if (ch.pid > 0) {
 		kill(ch.pid, conf.stop_signal);
 		ch.pid = 0;
+	}
+	if (old_ch.pid > 0) {
+		kill(old_ch.pid, SIGKILL);
+		old_ch.pid = 0;
 	}
 	control_close(conf.dir);
 	if (notify_addr[0] == '/')
