@@ -6,6 +6,7 @@ Real processes, real sockets, loopback only, every wait bounded.
 Environment: B (build dir), SHMSTATE_DIR (private state root, set by
 scripts/run-tests.sh). Prints one line per check; exits 1 on a failure.
 """
+import json
 import os
 import signal
 import socket
@@ -432,6 +433,37 @@ def case_control():
 
     first, r = ctl("ctl", "restart")
     check(first.startswith("ok restart"), "restart: %s" % first)
+
+    # The same through shmctl(1).
+    shmctl = os.path.join(B, "shmctl")
+    p = subprocess.run([shmctl, "status", "ctl", "--json"],
+                       capture_output=True, text=True, timeout=10)
+    try:
+        js = json.loads(p.stdout)
+    except ValueError:
+        js = {}
+    check(p.returncode == 0 and js.get("state") == "ready" and
+          js.get("pid") == sup.pid() and js.get("last_kind") == "restart"
+          and isinstance(js.get("last_total_ms"), float),
+          "shmctl status --json: %s" % p.stdout[:80].replace("\n", " "))
+    p = subprocess.run([shmctl, "upgrade", "ctl", "--binary", "kvd"],
+                       capture_output=True, text=True, timeout=30, cwd=B)
+    check(p.returncode == 0 and "upgrade done" in p.stdout and
+          "supervisor overhead" in p.stdout,
+          "shmctl upgrade --binary RELATIVE: %s" %
+          p.stdout.strip()[:60].replace("\n", " "))
+    p = subprocess.run([shmctl, "upgrade", "ctl", "--binary", "/nope"],
+                       capture_output=True, text=True, timeout=30)
+    check(p.returncode == 1 and "refused" in p.stderr,
+          "shmctl upgrade to a missing binary: exit 1, %s" %
+          p.stderr.strip())
+    p = subprocess.run([shmctl, "status", "nosuch"], capture_output=True,
+                       text=True, timeout=10)
+    check(p.returncode == 1 and "no supervisor running" in p.stderr,
+          "shmctl status of an unsupervised name: %s" % p.stderr.strip())
+    p = subprocess.run([shmctl, "upgrade"], capture_output=True, text=True,
+                       timeout=10)
+    check(p.returncode == 2, "shmctl upgrade without a name: usage, exit 2")
 
     nostop = script("kvd-nostop", 'exec "%s" -F nostop "$@"' % KVD)
     first, r = ctl("ctl", "upgrade", nostop)
