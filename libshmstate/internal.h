@@ -56,13 +56,13 @@ int		 shms__dir_check(int fd, const char *name, int allow_root,
  * Thread-safe.
  */
 void		 shms__svc_attach(struct shms_svc *svc);
+void		 shms__svc_detach(struct shms_svc *svc);
 
 /*
  * Prologue of calls that need the owner lock: clears the detail, then
  * returns 0, or -EPERM (with a detail) for a read-only handle.
  */
 int		 shms__svc_need_writer(const struct shms_svc *svc);
-void		 shms__svc_detach(struct shms_svc *svc);
 
 /*
  * One checkpoint at a time per service (two would pick the same
@@ -186,9 +186,10 @@ uint64_t	 shms__now_ns(void);
 
 /*
  * Opens name in dirfd refusing symlinks (SHMS_ESYMLINK), non-regular
- * files, files of another uid (SHMS_EFOREIGN) and group/other-accessible
- * modes (SHMS_EPERMS). oflags as for openat (O_NOFOLLOW|O_CLOEXEC added).
- * On success returns the fd and fills *size.
+ * files (SHMS_ECORRUPT), files of another uid (SHMS_EFOREIGN) and group/other-accessible
+ * modes (SHMS_EPERMS). oflags as for openat (O_NOFOLLOW|O_CLOEXEC added;
+ * no O_CREAT). Never blocks on a FIFO. A missing file is -ENOENT. On
+ * success returns the fd and fills *size (may be NULL).
  */
 int		 shms__open_checked(int dirfd, const char *name, int oflags,
 		    uint64_t *size, char *detail);
@@ -197,8 +198,9 @@ int		 shms__open_checked(int dirfd, const char *name, int oflags,
 int		 shms__create_excl(int dirfd, const char *name, char *detail);
 
 /*
- * Makes [0, len) of fd backed by memory now (fallocate), so a full tmpfs
- * reports -ENOSPC here instead of SIGBUS on first touch.
+ * Makes [off, off+len) of fd backed by memory now (fallocate, extending the
+ * file if needed), so a full tmpfs reports -ENOSPC here instead of SIGBUS
+ * on first touch. File systems without fallocate return 0.
  */
 int		 shms__reserve(int fd, uint64_t off, uint64_t len);
 
