@@ -80,6 +80,24 @@ item_cmp(const void *a, const void *b)
 	    ((const struct item *)b)->name);
 }
 
+/* qsort() and bsearch() must not see the NULL of an empty list. */
+static void
+items_sort(struct items *it)
+{
+	if (it->n > 1)
+		qsort(it->v, it->n, sizeof(*it->v), item_cmp);
+}
+
+static int
+items_has(const struct items *it, size_t n, const char *name)
+{
+	struct item key;
+
+	key.name = (char *)name;
+	return n > 0 && bsearch(&key, it->v, n, sizeof(*it->v),
+	    item_cmp) != NULL;
+}
+
 /* dir_walk callback: every name but the ones never reported. */
 static int
 collect_file(const char *name, void *arg)
@@ -349,7 +367,6 @@ walk_items(const struct walk *w, struct items *it)
 {
 	const struct shms__manifest *m = walk_manifest(w);
 	char file[SHMS__FILE_MAX];
-	struct item key;
 	size_t ndir;
 	uint32_t i;
 	int rc;
@@ -361,15 +378,14 @@ walk_items(const struct walk *w, struct items *it)
 	if (rc != 0)
 		goto fail;
 	ndir = it->n;
-	qsort(it->v, it->n, sizeof(*it->v), item_cmp);
+	items_sort(it);
 	for (i = 0; m != NULL && i < m->count; i++) {
 		mentry_file(&m->entries[i], file);
-		key.name = file;
-		if (bsearch(&key, it->v, ndir, sizeof(*it->v), item_cmp) ==
-		    NULL && (rc = items_add(it, file, (long)i)) != 0)
+		if (!items_has(it, ndir, file) &&
+		    (rc = items_add(it, file, (long)i)) != 0)
 			goto fail;
 	}
-	qsort(it->v, it->n, sizeof(*it->v), item_cmp);
+	items_sort(it);
 	return 0;
 fail:
 	items_free(it);
@@ -454,7 +470,7 @@ shms_list_services(const char *root, shms_service_cb cb, void *arg)
 	rc = shms__dir_walk(sn.dirfd, collect_service, &sn);
 	close(sn.dirfd);
 	if (rc == 0)
-		qsort(sn.it.v, sn.it.n, sizeof(*sn.it.v), item_cmp);
+		items_sort(&sn.it);
 	for (i = 0; rc == 0 && i < sn.it.n; i++)
 		rc = cb(sn.it.v[i].name, arg);
 	items_free(&sn.it);
