@@ -159,5 +159,10 @@ struct ctl_extras {
  */
 void	ctl_entry_extras(struct shms_svc *svc, const struct shms_entry *e,
 	    struct ctl_extras *x);
+/*
+ * For an arena entry: the full allocator metadata check (and seal
+ * checksum); 0 or the error, with the detail on svc. 0 for other entries.
+ */
+int	ctl_arena_verify(struct shms_svc *svc, const struct shms_entry *e);
 
 #endif /* SHMCTL_H */
