@@ -8,6 +8,7 @@ scripts/run-tests.sh). Prints one line per check; exits 1 on a failure.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -240,6 +241,7 @@ def case_upgrades():
     """20 upgrades in a row under continuous load: 0 refused, 0 lost."""
     sup = Sup("up20", opts=["--ready-timeout", "10"])
     kv(sup.port, "fill 2000 100 pre")
+    fds_before = len(os.listdir("/proc/%d/fd" % sup.p.pid))
     loads = [Load(sup.port, "a"), Load(sup.port, "b", persistent=True)]
     for l in loads:
         l.start()
@@ -258,6 +260,15 @@ def case_upgrades():
     for l in loads:
         l.join(10)
     check(not fails, "20 upgrades succeeded %s" % fails[:2])
+    fds_after = len(os.listdir("/proc/%d/fd" % sup.p.pid))
+    check(fds_after == fds_before, "supervisor leaks no fd (%d, then %d)" %
+          (fds_before, fds_after))
+    child = sup.pid()
+    links = [os.readlink("/proc/%d/fd/%s" % (child, f))
+             for f in os.listdir("/proc/%d/fd" % child)]
+    check(not [l for l in links if "supervisor.lock" in l] and
+          len([l for l in links if l.startswith("pipe:")]) == 1,
+          "child inherits only stdio and its sockets: %s" % sorted(links))
     check(len(pids) == 21, "21 distinct child pids (%d)" % len(pids))
     refused = sum(l.refused for l in loads)
     check(refused == 0, "0 refused connections (%d)" % refused)
@@ -334,6 +345,29 @@ def case_rollback():
 
     first, r = ctl("rb", "upgrade", KVD)
     check(first.startswith("ok"), "a good upgrade still works after")
+
+    # The file replaced in place by a broken one: SIGHUP's case. The
+    # rollback runs the file that ran before, not what the path names.
+    copy = os.path.join(TMP, "kvd-inplace")
+    shutil.copy(KVD, copy)
+    os.chmod(copy, 0o755)
+    first, r = ctl("rb", "upgrade", copy)
+    check(first.startswith("ok"), "upgrade to a copy: %s" % first)
+    broken = copy + ".new"
+    with open(broken, "w") as f:
+        f.write("#!/bin/sh\necho broken build >&2\nexit 4\n")
+    os.chmod(broken, 0o755)
+    os.rename(broken, copy)
+    first, r = ctl("rb", "upgrade")
+    check(first.startswith("error upgrade rolled-back") and
+          "broken build" in r.get("stderr", ""),
+          "replaced in place by a broken file: rolled back: %s" % first)
+    pid = sup.pid()
+    exe = os.readlink("/proc/%d/exe" % pid) if pid else ""
+    check(exe.endswith("(deleted)") and sup.state() == "ready",
+          "the previous file runs again, though the path was replaced "
+          "(%s)" % exe)
+    check(kv(sup.port, "get keep") == ["VALUE me"], "state kept")
     check(sup.stop() == 0, "supervisor exits 0")
 
 

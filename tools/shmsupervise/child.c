@@ -3,6 +3,7 @@
  * capture its stderr, describe how it ended.
  */
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -89,8 +90,8 @@ build_env(char **pidslot)
 
 /* In the child, between fork and exec. Never returns. */
 __attribute__((noreturn)) static void
-child_exec(const char *binary, char **argv, char **env, char *pidslot,
-    int errw, int execw, pid_t parent)
+child_exec(const char *binary, int binfd, char **argv, char **env,
+    char *pidslot, int errw, int execw, pid_t parent)
 {
 	int tmp[SUP_LISTEN_MAX], i, n = conf.nls, e, hi = 3 + conf.nls;
 	sigset_t none;
@@ -109,6 +110,8 @@ child_exec(const char *binary, char **argv, char **env, char *pidslot,
 	/* Move what must survive above the target range 3..3+n-1 first. */
 	if ((execw = fcntl(execw, F_DUPFD_CLOEXEC, hi)) == -1)
 		goto fail;
+	if (binfd >= 0 && (binfd = fcntl(binfd, F_DUPFD_CLOEXEC, hi)) == -1)
+		goto fail;
 	for (i = 0; i < n; i++)
 		if ((tmp[i] = fcntl(conf.ls[i].fd, F_DUPFD_CLOEXEC, hi)) == -1)
 			goto fail;
@@ -118,6 +121,13 @@ child_exec(const char *binary, char **argv, char **env, char *pidslot,
 	/* Nothing else leaks into the service, whatever opened it. */
 	(void)close_range((unsigned)hi, ~0U, CLOSE_RANGE_CLOEXEC);
 	snprintf(pidslot + strlen("LISTEN_PID="), 20, "%ld", (long)getpid());
+	/*
+	 * The file we started before, though the path now names another.
+	 * A script cannot be run from a close-on-exec fd (ENOENT): its path
+	 * then.
+	 */
+	if (binfd >= 0)
+		syscall(SYS_execveat, binfd, "", argv, env, AT_EMPTY_PATH);
 	execve(binary, argv, env);
 fail:
 	e = errno;
@@ -130,7 +140,8 @@ fail:
  * Returns 0 with c filled (pid, pipes, t_fork), or -1 with err set.
  */
 int
-child_start(struct child *c, const char *binary, char *err, size_t errlen)
+child_start(struct child *c, const char *binary, int binfd, char *err,
+    size_t errlen)
 {
 	char *argv[SUP_ARGS_MAX + 1], **env, *pidslot;
 	int errp[2] = { -1, -1 }, execp[2] = { -1, -1 }, i;
@@ -138,6 +149,8 @@ child_start(struct child *c, const char *binary, char *err, size_t errlen)
 
 	memset(c, 0, sizeof(*c));
 	c->errfd = c->execfd = -1;
+	/* Keep the file we start, for a rollback. */
+	c->binfd = binfd >= 0 ? binfd : open(binary, O_PATH | O_CLOEXEC);
 	strlcpy(c->binary, binary, sizeof(c->binary));
 	argv[0] = c->binary;
 	for (i = 1; i < conf.argc; i++)
@@ -158,8 +171,8 @@ child_start(struct child *c, const char *binary, char *err, size_t errlen)
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(binary, argv, env, pidslot, errp[1], execp[1],
-		    parent);
+		child_exec(binary, binfd, argv, env, pidslot, errp[1],
+		    execp[1], parent);
 	free(env);
 	close(errp[1]);
 	close(execp[1]);
@@ -259,6 +272,7 @@ child_read_stderr(struct child *c, int final)
 		push_line(c);
 }
 
+/* Closes the pipes; the binary fd is closed by child_forget(). */
 void
 child_close_fds(struct child *c)
 {

@@ -35,13 +35,14 @@ struct config		 conf;
 extern char		 notify_addr[PATH_MAX];
 
 static enum sup_state	 state = ST_STARTING;
-static struct child	 ch = { .errfd = -1, .execfd = -1 };
+static struct child	 ch = { .binfd = -1, .errfd = -1, .execfd = -1 };
 /*
  * The previous child after it handed over (X_SHMS_CHECKPOINT_US with its
  * state released) but before it exited: its exit (freeing a big heap
  * can take long) overlaps the successor's start. Reaped and logged.
  */
-static struct child	 old_ch = { .errfd = -1, .execfd = -1 };
+static struct child	 old_ch = { .binfd = -1, .errfd = -1,
+			     .execfd = -1 };
 static uint64_t		 old_deadline_kill;
 static int		 notify_fd = -1, sig_fd = -1, lock_fd = -1;
 static struct pidfh	*pfh;
@@ -61,13 +62,14 @@ static struct {
 	char		kind[16];
 	char		from[PATH_MAX], to[PATH_MAX];
 	int		waiter;		/* control connection, or -1 */
+	int		from_fd;	/* the old binary's file, for rollback */
 	uint64_t	t_req, t_term, t_exit, t_fork, t_exec, t_ready;
 	uint64_t	ckpt_us, adopt_us;
 	int		old_killed, owned, have_ckpt, have_adopt;
 	char		reason[512];
 	char		errlines[SUP_ERR_LINES][SUP_ERR_LINE_MAX];
 	unsigned	nerr;
-} up = { .waiter = -1 };
+} up = { .waiter = -1, .from_fd = -1 };
 
 static struct up_report	 last;
 
@@ -258,12 +260,24 @@ svc_owner_pid(void)
 
 static void	crash(const char *why);
 
+/* Drops what a finished child still holds. */
 static void
-start_child(const char *binary)
+child_forget(struct child *c)
+{
+	child_close_fds(c);
+	if (c->binfd >= 0)
+		close(c->binfd);
+	c->binfd = -1;
+}
+
+/* binfd >= 0: run that file (a rollback); ownership passes on. */
+static void
+start_child_fd(const char *binary, int binfd)
 {
 	char err[512];
 
-	if (child_start(&ch, binary, err, sizeof(err)) == -1) {
+	child_forget(&ch);
+	if (child_start(&ch, binary, binfd, err, sizeof(err)) == -1) {
 		log_warnx("%s: cannot start: %s", binary, err);
 		ch.wstatus = -1;
 		crash(err);
@@ -276,6 +290,12 @@ start_child(const char *binary)
 		set_state(ST_STARTING);
 	else
 		setproctitle("%s: %s", conf.name, state_name(state));
+}
+
+static void
+start_child(const char *binary)
+{
+	start_child_fd(binary, -1);
 }
 
 static void
@@ -383,6 +403,9 @@ upgrade_done(const char *result)
 		control_reply(up.waiter, b.buf);
 	up.waiter = -1;
 	up.phase = UP_NONE;
+	if (up.from_fd >= 0)
+		close(up.from_fd);
+	up.from_fd = -1;
 }
 
 /* Child exited or was never started: restart later, or give up. */
@@ -426,6 +449,7 @@ static void
 rollback(void)
 {
 	pid_t owner = svc_owner_pid();
+	int binfd;
 
 	up.owned = owner != 0 && owner == ch.pid;
 	up.nerr = child_errlines(&ch, up.errlines, 10);
@@ -444,7 +468,10 @@ rollback(void)
 	    up.from);
 	up.phase = UP_ROLLBACK;
 	strlcpy(conf.binary, up.from, sizeof(conf.binary));
-	start_child(up.from);
+	/* The file that ran before, even if the path was replaced since. */
+	binfd = up.from_fd;
+	up.from_fd = -1;
+	start_child_fd(up.from, binfd);
 }
 
 /* A new or restarted child failed before READY. */
@@ -506,7 +533,7 @@ early_handoff(void)
 	old_ch = ch;
 	old_deadline_kill = deadline_kill;
 	memset(&ch, 0, sizeof(ch));
-	ch.errfd = ch.execfd = -1;
+	ch.binfd = ch.errfd = ch.execfd = -1;
 	deadline_kill = 0;
 	start_successor(now_ns(), 0, old_ch.seen, old_ch.ckpt_us);
 }
@@ -518,7 +545,7 @@ on_exit_old(int wstatus)
 	char how[128];
 
 	child_read_stderr(&old_ch, 1);
-	child_close_fds(&old_ch);
+	child_forget(&old_ch);
 	child_describe_exit(wstatus, how, sizeof(how));
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
 		log_info("old pid %ld %s", (long)old_ch.pid, how);
@@ -654,6 +681,9 @@ begin_upgrade(const char *kind, const char *to, int waiter, char *why,
 		return -1;
 	memset(&up, 0, sizeof(up));
 	up.waiter = waiter;
+	/* Keep the running file: the path may be replaced by then. */
+	up.from_fd = ch.binfd;
+	ch.binfd = -1;
 	strlcpy(up.kind, kind, sizeof(up.kind));
 	strlcpy(up.from, conf.binary, sizeof(up.from));
 	strlcpy(up.to, abs, sizeof(up.to));

@@ -59,6 +59,9 @@ struct child {
 	pid_t		pid;		/* 0: none */
 	pid_t		mainpid;	/* MAINPID= it declared, else 0 */
 	char		binary[PATH_MAX];
+	int		binfd;		/* O_PATH fd of the file it was started
+					 * from, for a rollback after the path
+					 * was replaced; -1 */
 	int		errfd;		/* its stderr, read end; -1 */
 	int		execfd;		/* CLOEXEC pipe: EOF at exec; -1 */
 	int		ready;
@@ -129,8 +132,12 @@ int	 notify_recv(int s, const struct child *c,
 	    struct shms_notify_msg *msg, pid_t *pid);
 
 /* child.c */
-int	 child_start(struct child *c, const char *binary, char *err,
-	    size_t errlen);
+/*
+ * Starts binary. binfd >= 0: exec that file (execveat) rather than what
+ * the path names now; ownership passes to c. Returns 0 or -1 with err.
+ */
+int	 child_start(struct child *c, const char *binary, int binfd,
+	    char *err, size_t errlen);
 void	 child_read_exec(struct child *c);
 void	 child_read_stderr(struct child *c, int final);
 void	 child_close_fds(struct child *c);
