@@ -113,6 +113,13 @@ adopt_all(void **state)
 	assert_int_equal(shms_seg_info(seg, &info), 0);
 	assert_int_equal(info.state, SHMS_STATE_CLEAN);
 	assert_true(info.file_size == 4096 + LEN);
+	/* Writing calls are for checkpoint segments. */
+	{
+		void *p;
+		assert_int_equal(shms_seg_write(seg, "x", 1), -EINVAL);
+		assert_int_equal(shms_seg_reserve(seg, 1, &p), -EINVAL);
+		assert_int_equal(shms_seg_commit(seg, 0), -EINVAL);
+	}
 	assert_true(info.owner_pid == getpid());
 	assert_true(info.seal_ns >= info.ctime_ns);
 	assert_string_equal(info.build_id, shms__svc_build_id(svc));

@@ -440,6 +440,16 @@ create_errors(void **state)
 	    SHMS_SEG_MAX_SIZE + 1, &seg2), SHMS_ELIMIT);
 	assert_int_equal(shms_ckpt_seg_create(ck, "b", "lay", 1, 0, NULL),
 	    -EINVAL);
+	/* Reading calls are for adopted segments. */
+	{
+		const void *d;
+		uint64_t l;
+		size_t got;
+		char b[4];
+		assert_int_equal(shms_seg_data(seg, &d, &l), -EINVAL);
+		assert_int_equal(shms_seg_read(seg, b, 4, &got), -EINVAL);
+		assert_int_equal(shms_seg_release(seg, 0, 0, 0), -EINVAL);
+	}
 	/* Sealed segments take no more data. */
 	assert_int_equal(shms_seg_close(seg), 0);
 	/* (the handle stays valid until commit: it belongs to ck) */

@@ -331,6 +331,43 @@ classify(void **state)
 	shms__manifest_free(&m);
 }
 
+/* Random damage and lengths, bounded and seeded: never a crash. */
+static void
+random_damage(void **state)
+{
+	struct shms__manifest m, out;
+	unsigned char *img;
+	uint64_t x = 42;
+	size_t len, l;
+	void *buf;
+	int i, j, rc;
+
+	sample(&m, 5);
+	assert_int_equal(shms__manifest_encode(&m, &buf, &len), 0);
+	shms__manifest_free(&m);
+	img = malloc(len);
+	assert_non_null(img);
+	for (i = 0; i < 5000; i++) {
+		memcpy(img, buf, len);
+		for (j = 0; j < 1 + i % 3; j++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			img[(x >> 33) % len] ^= (unsigned char)(1 + (x >> 20) %
+			    255);
+		}
+		l = i % 5 == 0 ? (size_t)(x >> 40) % (len + 1) : len;
+		if (i % 2)
+			resum(img, l < 24 ? 24 : l);
+		rc = shms__manifest_parse(img, l, &out, NULL);
+		if (rc == 0) {
+			assert_true(out.count <= 5);
+			shms__manifest_free(&out);
+		} else if (rc != SHMS_ECORRUPT && rc != SHMS_EFORMAT)
+			fail_msg("iteration %d: unexpected %d", i, rc);
+	}
+	free(img);
+	free(buf);
+}
+
 int
 main(void)
 {
@@ -340,6 +377,7 @@ main(void)
 		cmocka_unit_test(corrupt_table),
 		cmocka_unit_test(read_dir),
 		cmocka_unit_test(classify),
+		cmocka_unit_test(random_damage),
 	};
 
 	return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);
