@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -507,6 +509,49 @@ test_threads(void **state)
 	svc_close(svc);
 }
 
+/* Debug builds assert on references outside the arena. */
+static void
+test_ref_asserts(void **state)
+{
+#ifdef NDEBUG
+	(void)state;
+	skip();
+#else
+	struct shms_svc *svc = svc_open();
+	struct shms_arena *a;
+	uint64_t off;
+	int i, st;
+
+	(void)state;
+	a = make(svc, "refs", 1 * MiB, 0, 0);
+	assert_int_equal(shms_arena_alloc(a, 64, &off), 0);
+	assert_ptr_equal(shms_arena_ptr(a, 0), NULL);
+	assert_int_equal(shms_arena_off(a, NULL), 0);
+	assert_ptr_equal(SHMS_REF(a, char, off), (char *)shms_arena_base(a) +
+	    off);
+	for (i = 0; i < 2; i++) {
+		pid_t pid = fork();
+		char x = 0;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			signal(SIGABRT, SIG_DFL);
+			/* keep the child's assert message out of the log */
+			freopen("/dev/null", "w", stderr);
+			if (i == 0)
+				(void)SHMS_REF(a, char, shms_arena_size(a) + 16);
+			else
+				(void)shms_arena_off(a, &x);
+			_exit(0);
+		}
+		assert_int_equal(waitpid(pid, &st, 0), pid);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+	}
+	assert_int_equal(shms_arena_destroy(a), 0);
+	svc_close(svc);
+#endif
+}
+
 int
 main(void)
 {
@@ -520,6 +565,7 @@ main(void)
 		cmocka_unit_test(test_full_and_grow),
 		cmocka_unit_test(test_calloc_realloc),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_ref_asserts),
 	};
 
 	return cmocka_run_group_tests_name("arena", tests, NULL, NULL);
