@@ -90,6 +90,9 @@ size_name(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+static void die(struct shms_svc *, int, const char *)
+    __attribute__((noreturn));
+
 static void
 die(struct shms_svc *svc, int rc, const char *what)
 {
