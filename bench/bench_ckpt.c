@@ -16,6 +16,7 @@
  */
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/utsname.h>
 
 #include <dirent.h>
 #include <err.h>
@@ -62,6 +63,8 @@ struct job {
 
 static const char *root;
 static struct shms_svc *svc;
+/* CPU seconds (all threads) of the last ckpt() or adopt(). */
+static double last_cpu;
 
 static uint64_t
 now_ns(void)
@@ -69,6 +72,20 @@ now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * CPU time of the whole process. On a shared machine, wall time also
+ * counts the time other processes held our cores; CPU time does not, so
+ * the single-threaded ratios are given both ways.
+ */
+static uint64_t
+cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -220,15 +237,18 @@ copy_main(void *arg)
 	return NULL;
 }
 
-/* Bytes/s of memcpy of size bytes between warm buffers, by n threads. */
+/*
+ * Bytes/s of memcpy of size bytes between warm buffers, by n threads;
+ * *cpu_bw gets bytes per CPU second.
+ */
 static double
-bench_memcpy(uint64_t size, int runs, int nthreads)
+bench_memcpy(uint64_t size, int runs, int nthreads, double *cpu_bw)
 {
-	double v[MAX_RUNS];
+	double v[MAX_RUNS], vc[MAX_RUNS];
 	struct cjob j[MAX_THREADS];
 	pthread_t tid[MAX_THREADS];
 	unsigned char *src, *dst;
-	uint64_t t0;
+	uint64_t t0, c0;
 	int r, i;
 
 	if ((src = malloc(size)) == NULL || (dst = malloc(size)) == NULL)
@@ -242,6 +262,7 @@ bench_memcpy(uint64_t size, int runs, int nthreads)
 	}
 	for (r = 0; r < runs; r++) {
 		t0 = now_ns();
+		c0 = cpu_ns();
 		for (i = 1; i < nthreads; i++)
 			if (pthread_create(&tid[i], NULL, copy_main, &j[i]))
 				errx(1, "pthread_create");
@@ -249,9 +270,11 @@ bench_memcpy(uint64_t size, int runs, int nthreads)
 		for (i = 1; i < nthreads; i++)
 			pthread_join(tid[i], NULL);
 		v[r] = (double)size / ((double)(now_ns() - t0) / 1e9);
+		vc[r] = (double)size / ((double)(cpu_ns() - c0) / 1e9);
 	}
 	free(src);
 	free(dst);
+	*cpu_bw = median(vc, runs);
 	return median(v, runs);
 }
 
@@ -364,7 +387,7 @@ ckpt(struct state *st, int nthreads)
 	struct job jobs[MAX_THREADS];
 	struct shms_ckpt *ck;
 	char name[16];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), c0 = cpu_ns();
 	int i, rc;
 
 	if ((rc = shms_ckpt_begin(svc, 0, &ck)) < 0)
@@ -387,6 +410,7 @@ ckpt(struct state *st, int nthreads)
 	run_jobs(jobs, nthreads, ckpt_main);
 	if ((rc = shms_ckpt_commit(ck, 0, NULL)) < 0)
 		lib_fail(rc, "commit");
+	last_cpu = (double)(cpu_ns() - c0) / 1e9;
 	return (double)(now_ns() - t0) / 1e9;
 }
 
@@ -446,7 +470,7 @@ adopt(struct state *st, int nthreads, enum shms_verify verify)
 	struct job jobs[MAX_THREADS];
 	struct shms_adopt *ad;
 	char name[16];
-	uint64_t t0 = now_ns();
+	uint64_t t0 = now_ns(), c0 = cpu_ns();
 	int i, rc;
 
 	if ((rc = shms_adopt_begin(svc, 0, &ad)) < 0)
@@ -472,6 +496,7 @@ adopt(struct state *st, int nthreads, enum shms_verify verify)
 	run_jobs(jobs, nthreads, adopt_main);
 	if ((rc = shms_adopt_finish(ad, 0)) < 0)
 		lib_fail(rc, "adopt_finish");
+	last_cpu = (double)(cpu_ns() - c0) / 1e9;
 	return (double)(now_ns() - t0) / 1e9;
 }
 
@@ -517,7 +542,8 @@ static void
 bench_size(uint64_t size, size_t chunk, int runs)
 {
 	double mc[MAX_THREADS + 1], mf[MAX_THREADS + 1], ck[2 * MAX_RUNS],
-	    as[MAX_RUNS],
+	    as[MAX_RUNS], ckc[2 * MAX_RUNS], asc[MAX_RUNS], afc[MAX_RUNS], mcc,
+	    unused,
 	    af[MAX_RUNS], c, s, f;
 	const char *ratio, *fresh;
 	struct sampler smp;
@@ -527,8 +553,8 @@ bench_size(uint64_t size, size_t chunk, int runs)
 	int nt, r;
 
 	label(size, lbl, sizeof(lbl));
-	mc[1] = bench_memcpy(size, runs, 1);
-	mc[2] = bench_memcpy(size, runs, 2);
+	mc[1] = bench_memcpy(size, runs, 1, &mcc);
+	mc[2] = bench_memcpy(size, runs, 2, &unused);
 	mf[1] = bench_memcpy_fresh(size, chunk, runs, 1);
 	mf[2] = bench_memcpy_fresh(size, chunk, runs, 2);
 	figure("memcpy", lbl, "", mc[1] / GIB, "GiB/s");
@@ -541,10 +567,14 @@ bench_size(uint64_t size, size_t chunk, int runs)
 		for (r = 0; r < runs; r++) {
 			state_make(&st, size, chunk);
 			ck[2 * r] = ckpt(&st, nt);
+			ckc[2 * r] = last_cpu;
 			as[r] = adopt(&st, nt, SHMS_VERIFY_STREAM);
+			asc[r] = last_cpu;
 			state_check(&st);
 			ck[2 * r + 1] = ckpt(&st, nt);
+			ckc[2 * r + 1] = last_cpu;
 			af[r] = adopt(&st, nt, SHMS_VERIFY_FULL);
+			afc[r] = last_cpu;
 			state_check(&st);
 			state_free(&st);
 		}
@@ -564,6 +594,15 @@ bench_size(uint64_t size, size_t chunk, int runs)
 		figure("adopt_full", lbl, sfx, f / GIB, "GiB/s");
 		figure("adopt_full", lbl, ratio, f / mc[nt], "x");
 		figure("adopt_full", lbl, fresh, f / mf[nt], "x");
+		if (nt == 1) {
+			/* Per CPU second, against memcpy per CPU second. */
+			figure("ckpt", lbl, "_cpu_ratio", (double)size /
+			    median(ckc, 2 * runs) / mcc, "x");
+			figure("adopt", lbl, "_cpu_ratio", (double)size /
+			    median(asc, runs) / mcc, "x");
+			figure("adopt_full", lbl, "_cpu_ratio", (double)size /
+			    median(afc, runs) / mcc, "x");
+		}
 		fflush(stdout);
 	}
 
@@ -588,6 +627,30 @@ bench_size(uint64_t size, size_t chunk, int runs)
 	figure("peak_mem", lbl, "", f / MIB, "MiB");
 	figure("peak_mem", lbl, "_ratio", f / (double)size, "x");
 	fflush(stdout);
+}
+
+/*
+ * The machine, as comment lines: figures mean little without it, and on
+ * a shared machine the load average says how much to trust them.
+ */
+static void
+print_machine(void)
+{
+	char line[256], model[256] = "?";
+	double load[3] = { -1, -1, -1 };
+	struct utsname u;
+	FILE *f;
+
+	if ((f = fopen("/proc/cpuinfo", "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "model name : %255[^\n]", model) == 1)
+				break;
+		fclose(f);
+	}
+	getloadavg(load, 3);
+	printf("# cpu: %s, %ld cpus; kernel %s; load average %.2f\n", model,
+	    sysconf(_SC_NPROCESSORS_ONLN), uname(&u) == 0 ? u.release : "?",
+	    load[0]);
 }
 
 static void __attribute__((noreturn))
@@ -674,8 +737,10 @@ main(int argc, char **argv)
 	}
 	printf("# bench_ckpt: runs %d, chunk %zu MiB, state in %s\n", runs,
 	    chunk >> 20, root);
+	print_machine();
 	for (i = 0; i < nsizes; i++)
 		bench_size(sizes[i], chunk, runs);
+	print_machine();
 	shms_svc_close(svc);
 	if (own_root) {
 		char path[4096];
