@@ -539,6 +539,32 @@ def case_startup():
           "port in use: clear error (exit %d)" % p.returncode)
     busy.close()
 
+    # IPv6 and a unix socket with a mode; kvd takes the one named "kvd".
+    upath = os.path.join(TMP, "multi.sock")
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+        v6 = "tcp:[::1]:0"
+    except OSError:
+        print("no IPv6 loopback here: the admin socket is IPv4")
+        v6 = "tcp:127.0.0.1:0"
+    multi = Sup("multi", listen=False,
+                opts=["--listen", "admin=" + v6,
+                      "--listen", "kvd=unix:%s:0600" % upath])
+    st = multi.status()
+    check("admin " + v6[:-1] in st.get("listen", "") and
+          "kvd unix:%s:0600" % upath in st.get("listen", ""),
+          "two sockets, named: %s" % st.get("listen", "").replace("\n", "; "))
+    check(stat.S_IMODE(os.stat(upath).st_mode) == 0o600,
+          "unix socket mode 0600")
+    u = socket.socket(socket.AF_UNIX)
+    u.connect(upath)
+    u.sendall(b"set u 1\nget u\n")
+    got = u.makefile().read(len("OK\nVALUE 1\n"))
+    u.close()
+    check(got == "OK\nVALUE 1\n", "kvd serves the socket named kvd")
+    check(multi.stop() == 0 and not os.path.exists(upath),
+          "unix socket removed at exit")
+
     pidfile = os.path.join(TMP, "one.pid")
     one = Sup("one", opts=["--pidfile", pidfile])
     check(open(pidfile).read().strip() == str(one.p.pid), "pidfile written")
