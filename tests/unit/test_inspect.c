@@ -27,8 +27,8 @@
 #define SVC	"svc"
 
 struct fx {
-	char	root[64];
-	char	dir[128];
+	char	root[256];
+	char	dir[300];
 };
 
 /* ---- fixtures ---- */
@@ -39,7 +39,10 @@ setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	strcpy(f->root, "/dev/shm/test_inspect.XXXXXX");
+	/* Under the runner's private $SHMSTATE_DIR, so that it cleans up
+	 * whatever a failed test leaves. */
+	snprintf(f->root, sizeof(f->root), "%s/test_inspect.XXXXXX",
+	    getenv("SHMSTATE_DIR") ? getenv("SHMSTATE_DIR") : "/dev/shm");
 	assert_non_null(mkdtemp(f->root));
 	snprintf(f->dir, sizeof(f->dir), "%s/" SVC, f->root);
 	*state = f;
@@ -50,7 +53,7 @@ setup(void **state)
 static void
 rm_tree(const char *path, int depth)
 {
-	char sub[512];
+	char sub[1024];
 	struct dirent *de;
 	DIR *d;
 
@@ -151,7 +154,7 @@ three_generations(const struct fx *f)
 static void
 plant(const struct fx *f, const char *name, const void *data, size_t len)
 {
-	char path[256];
+	char path[512];
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
@@ -171,7 +174,7 @@ path_of(const struct fx *f, const char *name, char *buf, size_t len)
 static void
 poke(const struct fx *f, const char *name, off_t off, unsigned char v)
 {
-	char path[256];
+	char path[512];
 	int fd;
 
 	path_of(f, name, path, sizeof(path));
@@ -244,7 +247,7 @@ static void
 test_classification(void **state)
 {
 	struct fx *f = *state;
-	char path[256], target[256];
+	char path[512], target[512];
 	unsigned char junk[1000];
 	struct list l;
 	size_t i;
@@ -328,7 +331,7 @@ test_missing(void **state)
 {
 	struct fx *f = *state;
 	const struct shms_entry *e;
-	char path[256];
+	char path[512];
 	struct list l;
 
 	assert_int_equal(ckpt(f, 5000, 0, 1), 1);
@@ -396,7 +399,7 @@ test_verify(void **state)
 	const struct shms_entry *e;
 	uint64_t done = 0;
 	struct list l;
-	char path[256];
+	char path[512];
 
 	assert_int_equal(ckpt(f, 1 << 20, 0, 1), 1);
 	assert_int_equal(ckpt(f, 3 << 18, SHMS_CKPT_KEEP_OLD, 1), 2);
@@ -442,7 +445,7 @@ test_verify_symlink(void **state)
 {
 	struct fx *f = *state;
 	struct shms_svc *svc;
-	char path[256], target[256];
+	char path[512], target[512];
 
 	assert_int_equal(ckpt(f, 100, 0, 1), 1);
 	path_of(f, F1A, target, sizeof(target));
@@ -475,7 +478,7 @@ static void
 test_gc(void **state)
 {
 	struct fx *f = *state;
-	char path[256], target[256];
+	char path[512], target[512];
 	struct removed r = { .n = 0 };
 	struct shms_svc *svc;
 	struct stat st;
@@ -547,7 +550,7 @@ static void
 test_remove(void **state)
 {
 	struct fx *f = *state;
-	char path[256], target[256];
+	char path[512], target[512];
 	struct shms_svc *svc;
 	struct stat st;
 	struct list l;
@@ -684,7 +687,7 @@ test_list_services(void **state)
 	struct fx *f = *state;
 	struct removed r = { .n = 0 };
 	struct shms_svc *svc;
-	char path[256];
+	char path[512];
 
 	assert_int_equal(shms_svc_open(&svc, f->root, "zeta", 0), 0);
 	assert_int_equal(shms_svc_close(svc), 0);
