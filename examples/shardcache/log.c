@@ -20,6 +20,9 @@ log_init(int verbose)
 	sc_verbose = verbose;
 }
 
+static void vlog(const char *, int, const char *, va_list)
+    SC_PRINTF(3, 0);
+
 static void
 vlog(const char *level, int err, const char *fmt, va_list ap)
 {

@@ -13,6 +13,7 @@
  * rounding and fragmentation), while the items are charged their
  * size-class size; when the arena is full first, the shard evicts.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -88,30 +89,42 @@ struct old_arena {
 	char		name[SHMS_NAME_MAX + 1];
 };
 
-struct list_ctx {
-	unsigned		 nshards;
-	struct old_arena	*old;
-	unsigned		 nold, cap;
-};
-
+/*
+ * Lists "arena.s<N>.<i>" files with N != nshards in the service
+ * directory (names only; adopting validates them).
+ */
 static int
-list_cb(const struct shms_entry *e, void *arg)
+list_old(const char *dir, unsigned nshards, struct old_arena **out,
+    unsigned *nout)
 {
-	struct list_ctx *x = arg;
-	unsigned n, i;
-	void *p;
+	struct old_arena *old = NULL, *p;
+	unsigned n, i, nold = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
 
-	if (e->status != SHMS_ENT_ARENA ||
-	    sscanf(e->file, "arena.s%u.%u", &n, &i) != 2 || n == x->nshards)
-		return 0;
-	if (x->nold == x->cap) {
-		x->cap = x->cap ? x->cap * 2 : 16;
-		if ((p = realloc(x->old, x->cap * sizeof(*x->old))) == NULL)
-			return -ENOMEM;
-		x->old = p;
+	if ((d = opendir(dir)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "arena.s", 7) != 0 ||
+		    sscanf(de->d_name, "arena.s%u.%u", &n, &i) != 2 ||
+		    n == nshards || strlen(de->d_name) - 6 > SHMS_NAME_MAX)
+			continue;
+		if (nold == cap) {
+			cap = cap ? cap * 2 : 16;
+			if (cap > 2 * SC_SHARDS_MAX ||
+			    (p = realloc(old, cap * sizeof(*old))) == NULL) {
+				closedir(d);
+				free(old);
+				return -ENOMEM;
+			}
+			old = p;
+		}
+		snprintf(old[nold++].name, sizeof(old[0].name), "%s",
+		    de->d_name + 6);
 	}
-	snprintf(x->old[x->nold++].name, sizeof(x->old[0].name), "%s",
-	    e->file + 6);
+	closedir(d);
+	*out = old;
+	*nout = nold;
 	return 0;
 }
 
@@ -169,21 +182,20 @@ reshard_one(struct server *srv, struct adopt_state *as, const char *name,
 static int
 reshard(struct server *srv, struct adopt_state *as)
 {
-	struct list_ctx x = { .nshards = srv->store.nshards };
-	unsigned i;
+	struct old_arena *old = NULL;
+	unsigned i, nold = 0;
 	int rc;
 
-	if ((rc = shms_svc_list(as->svc, list_cb, &x)) < 0) {
-		free(x.old);
+	rc = list_old(shms_svc_path(as->svc), srv->store.nshards, &old, &nold);
+	if (rc < 0)
 		return rc;
-	}
-	if (x.nold > 0)
+	if (nold > 0)
 		log_info("state: re-sharding %u arenas of another shard count "
-		    "into %u shards", x.nold, srv->store.nshards);
-	for (i = 0; i < x.nold; i++)
-		reshard_one(srv, as, x.old[i].name, sc_now());
-	free(x.old);
-	return (int)x.nold;
+		    "into %u shards", nold, srv->store.nshards);
+	for (i = 0; i < nold; i++)
+		reshard_one(srv, as, old[i].name, sc_now());
+	free(old);
+	return (int)nold;
 }
 
 static int

@@ -1,5 +1,6 @@
 """Helpers for shardcache integration tests: start/stop a real server on a
 free loopback port, talk the text protocol over a raw socket."""
+import atexit
 import os
 import signal
 import socket
@@ -10,6 +11,18 @@ import time
 B = os.environ.get("B", "build")
 SRC = os.environ.get("SRC", os.getcwd())
 BIN = os.path.join(B, "shardcache")
+
+
+_live = []
+
+
+@atexit.register
+def _reap():
+    """A test that fails half-way never leaves a server behind."""
+    for p in _live:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
 
 
 def free_port():
@@ -41,6 +54,7 @@ class Server:
             self.proc = subprocess.Popen(
                 [BIN, "-p", str(self.port), "-l", "127.0.0.1"] + self.args,
                 stdout=self.log, stderr=self.log, env=self.env)
+            _live.append(self.proc)
             deadline = time.time() + timeout
             while time.time() < deadline:
                 if self.proc.poll() is not None:

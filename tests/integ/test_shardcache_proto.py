@@ -262,6 +262,13 @@ check("multiget over output cap", got == one * 40 + b"END\r\n", True)
 c.close()
 
 # connection limit
+# wait until the connections of earlier cases are gone (1 = this one)
+c = srv.conn()
+deadline = time.time() + 10
+while c.stats()["curr_connections"] != "1" and time.time() < deadline:
+    time.sleep(0.05)
+c.close()
+time.sleep(0.2)
 conns = [srv.conn() for _ in range(50)]
 for cc in conns[-3:]:
     x("connection below the limit works", b"version\r\n", b"VERSION", cc)
