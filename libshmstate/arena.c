@@ -12,9 +12,12 @@
  * list and remove.
  *
  * Ownership: a live arena's header names its owner pid, and the handle
- * holds flock(LOCK_EX) on the file while it is open. Create and adopt also
- * need the service's owner lock, so a live arena whose flock is free was
- * left by an owner that died (or closed without sealing): dirty.
+ * holds an open-file-description write lock (F_OFD_SETLK) on the whole
+ * file while it is open. Create and adopt also need the service's owner
+ * lock, so a live arena whose lock is free was left by an owner that died
+ * (or closed without sealing): dirty. OFD locks rather than flock(2) so
+ * that an inspector can test the lock (F_OFD_GETLK) without ever holding
+ * it for an instant, which would make a starting owner's adopt fail.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -71,6 +73,40 @@ static uint64_t
 roundup(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
+}
+
+/* Takes the arena file's ownership lock: 0, -EAGAIN if held, -errno. */
+static int
+own_lock(int fd)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EACCES ? -EAGAIN : -errno;
+}
+
+/* Is the ownership lock of file held, i.e. is it open in some handle? */
+static int
+own_held(int dirfd, const char *file)
+{
+	struct flock fl;
+	int fd, held = 0;
+
+	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK);
+	if (fd < 0)
+		return 0;
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK)
+		held = 1;
+	close(fd);
+	return held;
 }
 
 static void
@@ -300,9 +336,9 @@ shms_arena_create(struct shms_svc *svc, const char *name, const char *layout,
 		rc = shms__fail(svc, a->fd, "%s", detail);
 		goto err_free;
 	}
-	if (flock(a->fd, LOCK_EX | LOCK_NB) != 0) {
-		rc = shms__fail(svc, -errno, "%s: flock: %s", a->file,
-		    strerror(errno));
+	if ((rc = own_lock(a->fd)) != 0) {
+		rc = shms__fail(svc, rc, "%s: lock: %s", a->file,
+		    shms_strerror(rc));
 		goto err_unlink;
 	}
 	if (!(flags & SHMS_ARENA_NOHUGE) && fs_huge(a->fd)) {
@@ -392,12 +428,12 @@ adopt_open(struct shms_arena *a, uint64_t *fsize)
 		    a->file);
 	if (a->fd < 0)
 		return shms__fail(svc, a->fd, "%s", detail);
-	if (flock(a->fd, LOCK_EX | LOCK_NB) != 0) {
-		if (errno == EWOULDBLOCK)
+	if ((rc = own_lock(a->fd)) != 0) {
+		if (rc == -EAGAIN)
 			return shms__fail(svc, SHMS_ELOCKED, "%s: open in "
 			    "another handle", a->file);
-		return shms__fail(svc, -errno, "%s: flock: %s", a->file,
-		    strerror(errno));
+		return shms__fail(svc, rc, "%s: lock: %s", a->file,
+		    shms_strerror(rc));
 	}
 	if ((rc = shms__hdr_read(a->fd, *fsize, &a->info, detail)) != 0)
 		return shms__fail(svc, rc, "%s: %s", a->file, detail);
@@ -740,22 +776,6 @@ shms_arena_stats(struct shms_arena *a, struct shms_arena_stats *st)
 	return 0;
 }
 
-/* Is a live arena's flock held, i.e. is it open in some process? */
-static int
-flock_held(int dirfd, const char *file)
-{
-	int fd, held = 0;
-
-	fd = openat(dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-	    O_NONBLOCK);
-	if (fd < 0)
-		return 0;
-	if (flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK)
-		held = 1;
-	close(fd);
-	return held;
-}
-
 int
 shms_arena_inspect(struct shms_svc *svc, const char *file, unsigned flags,
     struct shms_arena_stats *st)
@@ -795,7 +815,7 @@ shms_arena_inspect(struct shms_svc *svc, const char *file, unsigned flags,
 	if ((rc = check_info(svc, file, &in, NULL, 0)) != 0)
 		goto out;
 	alive = in.state == SHMS_STATE_LIVE &&
-	    flock_held(shms__svc_dirfd(svc), file);
+	    own_held(shms__svc_dirfd(svc), file);
 	if (alive) {
 		/* Its owner is changing it: counters only, copied once. */
 		rc = shms__pread_all(fd, &m, sizeof(m), in.payload_off);
@@ -903,7 +923,7 @@ shms_arena_remove(struct shms_svc *svc, const char *name)
 		return shms__fail(svc, SHMS_ENAME, "invalid arena name");
 	snprintf(file, sizeof(file), SHMS__ARENA_PREFIX "%s", name);
 	dirfd = shms__svc_dirfd(svc);
-	if (flock_held(dirfd, file))
+	if (own_held(dirfd, file))
 		return shms__fail(svc, -EBUSY, "%s: open in a handle", file);
 	if (unlinkat(dirfd, file, 0) != 0) {
 		if (errno == ENOENT)
