@@ -259,6 +259,7 @@ svc_owner_pid(void)
 /* ---- child lifecycle */
 
 static void	crash(const char *why);
+static void	upgrade_done(const char *result);
 
 /* Drops what a finished child still holds. */
 static void
@@ -279,7 +280,15 @@ start_child_fd(const char *binary, int binfd)
 	child_forget(&ch);
 	if (child_start(&ch, binary, binfd, err, sizeof(err)) == -1) {
 		log_warnx("%s: cannot start: %s", binary, err);
+		ch.pid = 0;
 		ch.wstatus = -1;
+		if (state == ST_UPGRADING && up.phase != UP_NONE) {
+			/* No process to roll back from: the old one, later. */
+			snprintf(up.reason, sizeof(up.reason), "cannot start "
+			    "%.300s: %.150s", binary, err);
+			strlcpy(conf.binary, up.from, sizeof(conf.binary));
+			upgrade_done("failed");
+		}
 		crash(err);
 		return;
 	}
@@ -518,6 +527,9 @@ early_handoff(void)
 	pid_t owner = 0;
 	int alive = 1;
 
+	/* One exiting child at a time: the previous one is still going. */
+	if (old_ch.pid > 0)
+		return;
 	if (shms_svc_open(&svc, conf.root, conf.name, SHMS_SVC_RDONLY) == 0) {
 		if (shms_svc_owner(svc, &owner, &alive) != 0)
 			alive = 1;
