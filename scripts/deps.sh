@@ -22,6 +22,9 @@ if [ "$mode" = check ]; then
 	need cmocka libcmocka-dev
 	need cmd:mandoc mandoc
 	need cmd:python3 python3
+	# shardcache's client test uses Debian's pymemcache
+	[ -d /usr/lib/python3/dist-packages/pymemcache ] ||
+	    pkgs="$pkgs python3-pymemcache"
 	# the supervisor's socket-activation test runs the real tool
 	need cmd:systemd-socket-activate systemd
 fi
