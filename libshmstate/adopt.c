@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "seg.h"
@@ -27,7 +26,8 @@ shms_adopt_begin(struct shms_svc *svc, unsigned flags, struct shms_adopt **out)
 	if ((rc = shms__svc_need_writer(svc)) < 0)
 		return rc;
 	if ((ad = calloc(1, sizeof(*ad))) == NULL)
-		return -ENOMEM;
+		return shms__fail(svc, -ENOMEM, "%s: adopt: out of memory",
+		    shms_svc_path(svc));
 	rc = shms__manifest_read(shms__svc_dirfd(svc), &ad->man, detail);
 	if (rc < 0) {
 		free(ad);
@@ -41,7 +41,8 @@ shms_adopt_begin(struct shms_svc *svc, unsigned flags, struct shms_adopt **out)
 	}
 	if ((ad->open = calloc(ad->man.count ? ad->man.count : 1,
 	    sizeof(*ad->open))) == NULL) {
-		rc = -ENOMEM;
+		rc = shms__fail(svc, -ENOMEM, "%s: adopt: out of memory",
+		    shms_svc_path(svc));
 		goto fail;
 	}
 	if ((rc = pthread_mutex_init(&ad->mu, NULL)) != 0) {
@@ -162,21 +163,17 @@ static int
 map_seg(struct shms_seg *seg)
 {
 	uint64_t sum;
-	void *p;
-	int fl = MAP_SHARED;
+	int rc;
 
-	/* Pre-fault only when every page is about to be read anyway. */
-	if (seg->verify == SHMS_VERIFY_FULL)
-		fl |= MAP_POPULATE;
-	p = mmap(NULL, seg->info.file_size, PROT_READ, fl, seg->fd, 0);
-	if (p == MAP_FAILED) {
-		int rc = -errno;
-		return shms__fail(seg->svc, rc, "%s/%s: mmap: %s",
-		    shms_svc_path(seg->svc), seg->file, shms_strerror(rc));
-	}
-	seg->map = p;
-	seg->map_len = seg->info.file_size;
+	/*
+	 * Only a full check maps now, pre-faulted since it reads every page.
+	 * Otherwise the mapping waits for shms_seg_data(): a reader that only
+	 * uses shms_seg_read() never pays for page tables, and punching
+	 * holes has no mapped pages to zap.
+	 */
 	if (seg->verify == SHMS_VERIFY_FULL) {
+		if ((rc = shms__segr_map(seg, 1)) < 0)
+			return rc;
 		sum = XXH3_64bits(seg->map + seg->info.payload_off,
 		    (size_t)seg->info.payload_len);
 		if (sum != seg->info.payload_xxh3)
@@ -186,7 +183,8 @@ map_seg(struct shms_seg *seg)
 			    seg->info.payload_xxh3);
 	} else if (seg->verify == SHMS_VERIFY_STREAM) {
 		if ((seg->xs = XXH3_createState()) == NULL)
-			return -ENOMEM;
+			return shms__fail(seg->svc, -ENOMEM, "%s/%s: out of "
+			    "memory", shms_svc_path(seg->svc), seg->file);
 		XXH3_64bits_reset(seg->xs);
 	}
 	return 0;
@@ -215,7 +213,8 @@ shms_adopt_seg_open(struct shms_adopt *ad, const char *name,
 		    "in generation %" PRIu64, shms_svc_path(ad->svc), name,
 		    ad->man.generation);
 	if ((seg = calloc(1, sizeof(*seg))) == NULL)
-		return -ENOMEM;
+		return shms__fail(ad->svc, -ENOMEM, "%s: segment %s: out of "
+		    "memory", shms_svc_path(ad->svc), name);
 	seg->mode = SHMS__SEG_READ;
 	seg->svc = ad->svc;
 	seg->ad = ad;
@@ -302,14 +301,23 @@ shms_adopt_finish(struct shms_adopt *ad, unsigned flags)
 	 * The manifest goes first, so a crash halfway leaves no manifest
 	 * pointing at missing files. Only remove it if it still names the
 	 * adopted generation: a checkpoint may have been committed since.
+	 * While it may still list the segments (it could not be read for a
+	 * system error, or not be removed), they stay: removing them would
+	 * leave a manifest naming missing files.
 	 */
-	if (shms__manifest_read(dirfd, &cur, detail) == 0) {
+	if ((r = shms__manifest_read(dirfd, &cur, detail)) == 0) {
 		if (cur.generation == ad->man.generation &&
 		    (r = shms__unlink(dirfd, SHMS__MANIFEST_FILE)) < 0)
 			rc = shms__fail(ad->svc, r, "%s/%s: unlink: %s",
 			    shms_svc_path(ad->svc), SHMS__MANIFEST_FILE,
 			    shms_strerror(r));
 		shms__manifest_free(&cur);
+		if (rc < 0)
+			goto out;
+	} else if (r > -4096) {
+		rc = shms__fail(ad->svc, r, "%s/%s", shms_svc_path(ad->svc),
+		    detail);
+		goto out;
 	}
 	for (i = 0; i < ad->man.count; i++) {
 		shms__ckpt_file(file, ad->man.generation,

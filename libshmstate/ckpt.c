@@ -57,7 +57,8 @@ shms_ckpt_begin(struct shms_svc *svc, unsigned flags, struct shms_ckpt **out)
 		goto fail;
 	}
 	if ((ck = calloc(1, sizeof(*ck))) == NULL) {
-		rc = -ENOMEM;
+		rc = shms__fail(svc, -ENOMEM, "%s: checkpoint: out of memory",
+		    shms_svc_path(svc));
 		goto fail;
 	}
 	if ((rc = pthread_mutex_init(&ck->mu, NULL)) != 0) {
@@ -120,7 +121,9 @@ add_seg(struct shms_ckpt *ck, struct shms_seg *seg)
 	if (ck->nsegs == ck->cap) {
 		cap = ck->cap ? ck->cap * 2 : 8;
 		if ((v = reallocarray(ck->segs, cap, sizeof(*v))) == NULL)
-			return -ENOMEM;
+			return shms__fail(ck->svc, -ENOMEM, "%s: segment %s: "
+			    "out of memory", shms_svc_path(ck->svc),
+			    seg->info.name);
 		ck->segs = v;
 		ck->cap = cap;
 	}
@@ -147,7 +150,8 @@ shms_ckpt_seg_create(struct shms_ckpt *ck, const char *name,
 		return shms__fail(ck->svc, SHMS_ELIMIT, "%s: size hint %" PRIu64
 		    " over the limit", name, size_hint);
 	if ((seg = calloc(1, sizeof(*seg))) == NULL)
-		return -ENOMEM;
+		return shms__fail(ck->svc, -ENOMEM, "%s: segment %s: out of "
+		    "memory", shms_svc_path(ck->svc), name);
 	seg->mode = SHMS__SEG_WRITE;
 	seg->svc = ck->svc;
 	seg->ck = ck;
@@ -229,7 +233,8 @@ write_manifest(struct shms_ckpt *ck)
 	m.count = (uint32_t)ck->nsegs;
 	if ((m.entries = calloc(ck->nsegs ? ck->nsegs : 1,
 	    sizeof(*m.entries))) == NULL)
-		return -ENOMEM;
+		return shms__fail(svc, -ENOMEM, "%s: manifest: out of memory",
+		    shms_svc_path(svc));
 	for (i = 0; i < ck->nsegs; i++) {
 		const struct shms_seg_info *in = &ck->segs[i]->info;
 		struct shms__mentry *e = &m.entries[i];

@@ -114,7 +114,13 @@ shms__reserve(int fd, uint64_t off, uint64_t len)
 		return 0;
 	if (off > INT64_MAX || len > (uint64_t)INT64_MAX - off)
 		return -EFBIG;
-	if (fallocate(fd, 0, (off_t)off, (off_t)len) < 0) {
+	while (fallocate(fd, 0, (off_t)off, (off_t)len) < 0) {
+		/*
+		 * tmpfs stops a large fallocate with EINTR when a signal
+		 * arrives; the pages it allocated stay, so go on.
+		 */
+		if (errno == EINTR)
+			continue;
 		/*
 		 * Filesystems without fallocate keep working; they just
 		 * lose the early ENOSPC.

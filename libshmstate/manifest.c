@@ -226,7 +226,7 @@ shms__manifest_parse(const void *buf, size_t len, struct shms__manifest *out,
 		    "manifest: reserved bytes not zero");
 	if ((m.entries = calloc(m.count ? m.count : 1,
 	    sizeof(*m.entries))) == NULL)
-		return -ENOMEM;
+		return shms__detail(detail, -ENOMEM, "manifest: out of memory");
 	for (i = 0; i < m.count; i++)
 		if ((rc = parse_entry(p + MAN_HDR + (size_t)i * MAN_ENT,
 		    m.generation, &m.entries[i], i, detail)) < 0)
@@ -235,6 +235,8 @@ shms__manifest_parse(const void *buf, size_t len, struct shms__manifest *out,
 		if (rc > 0)
 			rc = shms__detail(detail, SHMS_ECORRUPT,
 			    "manifest: segment %s listed twice", dup);
+		else
+			shms__detail(detail, rc, "manifest: out of memory");
 		goto fail;
 	}
 	*out = m;
@@ -266,7 +268,7 @@ shms__manifest_read(int dirfd, struct shms__manifest *out, char *detail)
 	}
 	if ((buf = malloc((size_t)size)) == NULL) {
 		close(fd);
-		return -ENOMEM;
+		return shms__detail(detail, -ENOMEM, "manifest: out of memory");
 	}
 	rc = shms__pread_all(fd, buf, (size_t)size, 0);
 	close(fd);

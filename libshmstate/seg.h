@@ -73,6 +73,7 @@ int	 shms__segw_seal(struct shms_seg *seg);
 void	 shms__segw_discard(struct shms_seg *seg);
 
 /* segr.c */
+int	 shms__segr_map(struct shms_seg *seg, int populate);
 void	 shms__segr_close(struct shms_seg *seg);
 
 #endif /* SHMS_SEG_H */

@@ -72,12 +72,37 @@ shms_seg_read(struct shms_seg *seg, void *buf, size_t len, size_t *got)
 	return 0;
 }
 
+/* Maps the whole file read-only, once. */
+int
+shms__segr_map(struct shms_seg *seg, int populate)
+{
+	void *p;
+	int rc;
+
+	if (seg->map != NULL)
+		return 0;
+	p = mmap(NULL, seg->info.file_size, PROT_READ,
+	    MAP_SHARED | (populate ? MAP_POPULATE : 0), seg->fd, 0);
+	if (p == MAP_FAILED) {
+		rc = -errno;
+		return shms__fail(seg->svc, rc, "%s/%s: mmap: %s",
+		    shms_svc_path(seg->svc), seg->file, shms_strerror(rc));
+	}
+	seg->map = p;
+	seg->map_len = seg->info.file_size;
+	return 0;
+}
+
 int
 shms_seg_data(struct shms_seg *seg, const void **data, uint64_t *len)
 {
+	int rc;
+
 	if (seg == NULL || data == NULL || len == NULL ||
 	    seg->mode != SHMS__SEG_READ)
 		return -EINVAL;
+	if ((rc = shms__segr_map(seg, 0)) < 0)
+		return rc;
 	*data = seg->map + seg->info.payload_off;
 	*len = seg->info.payload_len;
 	return 0;

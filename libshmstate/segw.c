@@ -122,7 +122,7 @@ shms__segw_open(struct shms_seg *seg, uint64_t size_hint)
 	seg->info.payload_off = SHMS__HDR_PAGE;
 	seg->info.page_size = seg->page;
 	if ((seg->xs = XXH3_createState()) == NULL) {
-		rc = -ENOMEM;
+		rc = seg_fail(seg, -ENOMEM, "checksum state");
 		goto fail;
 	}
 	XXH3_64bits_reset(seg->xs);

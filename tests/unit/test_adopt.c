@@ -520,10 +520,28 @@ mmap_fails(void **state)
 {
 	struct shms_svc *svc = fresh("mmap");
 
+	struct shms_adopt *ad;
+	struct shms_seg *seg;
+	const void *d = NULL;
+	uint64_t len = 1;
+
+	/* A full check maps at open... */
 	fail_mmap = 1;
-	assert_int_equal(try_open(svc, "lay", 1, SHMS_VERIFY_HEADER), -ENOMEM);
+	assert_int_equal(try_open(svc, "lay", 1, SHMS_VERIFY_FULL), -ENOMEM);
 	fail_mmap = 0;
 	expect_detail(svc, "mmap");
+	/* ...the others when the mapping is first asked for. */
+	assert_int_equal(shms_adopt_begin(svc, 0, &ad), 0);
+	assert_int_equal(shms_adopt_seg_open(ad, "a", "lay", 1,
+	    SHMS_VERIFY_HEADER, &seg), 0);
+	fail_mmap = 1;
+	assert_int_equal(shms_seg_data(seg, &d, &len), -ENOMEM);
+	fail_mmap = 0;
+	assert_null(d);
+	assert_true(len == 1);
+	assert_int_equal(shms_seg_data(seg, &d, &len), 0);
+	assert_true(len == LEN);
+	shms_adopt_abort(ad);
 	assert_int_equal(try_open(svc, "lay", 1, SHMS_VERIFY_FULL), 0);
 	svc_drop(svc);
 }
