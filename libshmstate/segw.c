@@ -194,12 +194,13 @@ shms_seg_reserve(struct shms_seg *seg, size_t len, void **ptr)
 		if (size < end - start)
 			size = end - start;
 		size = round_up(size, PAGE);
+		/* Sticky, like a failed write: the application must abort. */
 		if ((rc = allocate_to(seg, start + size)) < 0)
-			return rc;
+			return seg->err = rc;
 		p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED,
 		    seg->fd, (off_t)start);
 		if (p == MAP_FAILED)
-			return seg_fail(seg, -errno, "mmap");
+			return seg->err = seg_fail(seg, -errno, "mmap");
 		if (seg->map != NULL)
 			munmap(seg->map, seg->map_len);
 		/* One call instead of a fault per page; best effort. */

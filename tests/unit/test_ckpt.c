@@ -522,15 +522,19 @@ enospc_fallocate(void **state)
 	disarm_all();
 	/* The name is free again. */
 	assert_int_equal(shms_ckpt_seg_create(ck, "a", "lay", 1, 0, &seg), 0);
-	/* A reserve that cannot be backed fails cleanly... */
+	/* A reserve that cannot be backed fails, and for good... */
 	arm(&arm_fallocate, 0, ENOSPC);
 	assert_int_equal(shms_seg_reserve(seg, 4 * MiB, &p), -ENOSPC);
 	disarm_all();
+	assert_int_equal(shms_seg_reserve(seg, 4 * MiB, &p), -ENOSPC);
+	assert_int_equal(shms_seg_write(seg, "x", 1), -ENOSPC);
+	assert_int_equal(shms_seg_close(seg), -ENOSPC);
 	/* ...and mmap failing for a reserve window too. */
-	arm(&arm_mmap, 0, ENOMEM);
-	assert_int_equal(shms_seg_reserve(seg, 4 * MiB, &p), -ENOMEM);
-	disarm_all();
 	assert_int_equal(shms_ckpt_seg_create(ck, "b", "lay", 1, 0, &seg2), 0);
+	arm(&arm_mmap, 0, ENOMEM);
+	assert_int_equal(shms_seg_reserve(seg2, 4 * MiB, &p), -ENOMEM);
+	disarm_all();
+	assert_int_equal(shms_seg_reserve(seg2, 4 * MiB, &p), -ENOMEM);
 	/* The run of failures still aborts cleanly. */
 	shms_ckpt_abort(ck);
 	check_previous_intact(svc);
