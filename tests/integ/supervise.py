@@ -512,6 +512,27 @@ def case_control():
     check(not alive(pid), "no orphan left")
 
 
+def case_impostor():
+    """Only the child may report: READY=1 from another process, or a
+    malformed datagram from the child's uid, changes nothing."""
+    hang = script("kvd-hang2", 'exec "%s" -F hang "$@"' % KVD)
+    sup = Sup("imp", binary=hang, opts=["--ready-timeout", "30"], wait=False)
+    path = os.path.join(STATE, "imp", "notify.sock")
+    check(wait_for(lambda: os.path.exists(path) and
+                   sup.state() == "starting", 5), "child starting")
+    d = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for msg in (b"READY=1", b"READY=1\n\n", b"\x00READY=1", b"x" * 5000):
+        try:
+            d.sendto(msg, path)
+        except OSError:
+            pass
+    d.close()
+    time.sleep(0.2)
+    check(sup.state() == "starting", "READY=1 from another pid ignored")
+    check("not the child" in sup.text(), "and logged")
+    check(sup.stop() == 0, "stops a child that never got ready")
+
+
 def case_startup():
     """Bad command lines, port in use, second supervisor, stale socket,
     pidfile, supervisor killed with SIGKILL."""
@@ -632,7 +653,7 @@ def case_systemd():
 
 CASES = {"upgrades": case_upgrades, "rollback": case_rollback,
          "crash": case_crash, "control": case_control,
-         "startup": case_startup, "systemd": case_systemd}
+         "startup": case_startup, "impostor": case_impostor, "systemd": case_systemd}
 
 
 def main():

@@ -115,6 +115,37 @@ test_reply_buffer(void **state)
 	assert_int_equal(b.buf[b.len], '\0');
 }
 
+/* Mutated requests: 0 or -1 with a reason, never a read past len. */
+static void
+test_random(void **state)
+{
+	static const char *seeds[] = { "status", "upgrade /usr/sbin/kvd",
+	    "restart", "stop" };
+	struct ctl_req r;
+	const char *why;
+	unsigned seed = 777, i, k;
+	char buf[32];
+	size_t len;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		const char *s0 = seeds[i % 4];
+
+		len = strlen(s0);
+		memcpy(buf, s0, len);
+		for (k = 0; k < 1 + i % 3; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[(seed >> 8) % len] = (char)(seed >> 16);
+		}
+		why = NULL;
+		rc = ctl_parse(buf, len, &r, &why);
+		assert_true(rc == 0 || (rc == -1 && why != NULL));
+		if (rc == 0)
+			assert_true(strlen(r.arg) < len);
+	}
+}
+
 int
 main(void)
 {
@@ -122,6 +153,7 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_reply_buffer),
+		cmocka_unit_test(test_random),
 	};
 
 	return cmocka_run_group_tests_name("control_parse", tests, NULL,

@@ -280,12 +280,48 @@ test_send_errors(void **state)
 	unsetenv("NOTIFY_SOCKET");
 }
 
+/*
+ * Random and mutated datagrams: the parser must return 0 or SHMS_EPROTO,
+ * never read past len (ASan), and write a NUL-terminated status.
+ */
+static void
+test_parse_random(void **state)
+{
+	static const char *seeds[] = { "READY=1\nSTATUS=x", "MAINPID=12",
+	    "FDSTORE=1\nFDNAME=a", "X_SHMS_ADOPT_US=5\n" };
+	struct shms_notify_msg m;
+	unsigned seed = 12345, i, k;
+	char buf[64];
+	size_t len;
+	int rc;
+
+	(void)state;
+	for (i = 0; i < 20000; i++) {
+		const char *s0 = seeds[i % 4];
+
+		len = strlen(s0);
+		memcpy(buf, s0, len);
+		for (k = 0; k < 1 + i % 4; k++) {
+			seed = seed * 1103515245u + 12345u;
+			buf[(seed >> 8) % len] = (char)(seed >> 16);
+		}
+		seed = seed * 1103515245u + 12345u;
+		if (i % 3 == 0)
+			len = (seed >> 8) % (len + 1);
+		rc = shms_notify_parse(buf, len, &m);
+		assert_true(rc == 0 || rc == SHMS_EPROTO);
+		if (rc == 0)
+			assert_true(strlen(m.status) <= SHMS_STATUS_MAX);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_parse_values),
+		cmocka_unit_test(test_parse_random),
 		cmocka_unit_test(test_send_path),
 		cmocka_unit_test(test_send_abstract),
 		cmocka_unit_test(test_send_errors),
