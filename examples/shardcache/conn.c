@@ -398,7 +398,7 @@ worker_main(void *arg)
 	struct epoll_event ev[MAX_EVENTS];
 	int64_t last_tick = sc_now();
 	uint64_t tag, v;
-	int n, i;
+	int n, i, wake = 0;
 
 	for (;;) {
 		if (w->draining && (w->nconns == 0 ||
@@ -417,9 +417,12 @@ worker_main(void *arg)
 				if (!w->draining)
 					conn_accept(w, (int)(tag & 0xffff));
 			} else if (tag & TAG_WAKE) {
+				/*
+				 * Drain after this batch: closing connections
+				 * now would free ones still listed in ev[].
+				 */
 				(void)read(w->wakefd, &v, sizeof(v));
-				if (!w->draining)
-					worker_begin_drain(w);
+				wake = 1;
 			} else {
 				struct conn *c = ev[i].data.ptr;
 
@@ -440,6 +443,8 @@ worker_main(void *arg)
 				conn_drive(w, c);
 			}
 		}
+		if (wake && !w->draining)
+			worker_begin_drain(w);
 		if (sc_now() != last_tick) {
 			last_tick = sc_now();
 			conn_timeouts(w);
