@@ -521,7 +521,7 @@ start_successor(uint64_t now, int killed, unsigned seen, uint64_t ckpt_us)
  * nothing of the new one depends on it.
  */
 static void
-early_handoff(void)
+early_handoff(uint64_t when)
 {
 	struct shms_svc *svc;
 	pid_t owner = 0;
@@ -547,7 +547,7 @@ early_handoff(void)
 	memset(&ch, 0, sizeof(ch));
 	ch.binfd = ch.errfd = ch.execfd = -1;
 	deadline_kill = 0;
-	start_successor(now_ns(), 0, old_ch.seen, old_ch.ckpt_us);
+	start_successor(when, 0, old_ch.seen, old_ch.ckpt_us);
 }
 
 /* The handed-over child exited. */
@@ -620,15 +620,17 @@ on_exit_child(int wstatus)
 	crash(how);
 }
 
+/* READY=1, sent at `now' (the kernel's stamp of the datagram). */
 static void
-on_ready(void)
+on_ready(uint64_t now)
 {
-	uint64_t now = now_ns();
-
 	if (ch.ready)
 		return;
 	ch.ready = 1;
 	ch.t_ready = now;
+	/* Exec and READY seen in one late wake-up: exec was no later. */
+	if (ch.t_exec == 0 || ch.t_exec > now)
+		ch.t_exec = now;
 	deadline_ready = 0;
 	log_info("pid %ld ready (%.3f ms after start)", (long)ch.pid,
 	    ms_between(ch.t_fork, now));
@@ -814,11 +816,12 @@ static void
 handle_notify(void)
 {
 	struct shms_notify_msg m;
+	uint64_t when;
 	pid_t from;
 	int i, rc;
 
 	for (i = 0; i < 64; i++) {
-		if ((rc = notify_recv(notify_fd, &ch, &m, &from)) == -1)
+		if ((rc = notify_recv(notify_fd, &ch, &m, &from, &when)) == -1)
 			return;
 		if (rc == 0)
 			continue;
@@ -832,7 +835,7 @@ handle_notify(void)
 			ch.ckpt_us = m.ckpt_us;
 			if (state == ST_UPGRADING && up.phase == UP_STOP &&
 			    from == ch.pid && !ch.killed) {
-				early_handoff();
+				early_handoff(when);
 				continue;
 			}
 		}
@@ -847,7 +850,7 @@ handle_notify(void)
 		    ch.t_term == 0) {
 			if (ch.execfd != -1)
 				child_read_exec(&ch);
-			on_ready();
+			on_ready(when);
 		}
 	}
 }

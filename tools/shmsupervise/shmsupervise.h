@@ -124,12 +124,14 @@ int	 unix_bind(const char *path, int type, mode_t mode, int *fdp,
 	    char *err, size_t errlen);
 int	 notify_open(const char *dir, char *addr, size_t addrlen);
 /*
- * Reads one datagram from the notify socket. Returns 1 and fills *msg and
- * *pid when a well-formed message arrived from an allowed sender, 0 when
- * it was dropped (logged), -1 when there is nothing more to read.
+ * Reads one datagram from the notify socket. Returns 1 and fills *msg,
+ * *pid and *when (CLOCK_MONOTONIC ns at which the kernel queued it, so
+ * that a late wake-up does not skew the phase times) when a well-formed
+ * message arrived from an allowed sender, 0 when it was dropped (logged),
+ * -1 when there is nothing more to read.
  */
 int	 notify_recv(int s, const struct child *c,
-	    struct shms_notify_msg *msg, pid_t *pid);
+	    struct shms_notify_msg *msg, pid_t *pid, uint64_t *when);
 
 /* child.c */
 /*

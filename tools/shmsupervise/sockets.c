@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bsd/stdlib.h>
@@ -335,6 +336,7 @@ notify_open(const char *dir, char *addr, size_t addrlen)
 		snprintf(addr, addrlen, "@%s", sa.sun_path + 1);
 	}
 	if (setsockopt(s, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) == -1 ||
+	    setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) == -1 ||
 	    fcntl(s, F_SETFL, O_NONBLOCK) == -1) {
 		close(s);
 		return -1;
@@ -342,18 +344,37 @@ notify_open(const char *dir, char *addr, size_t addrlen)
 	return s;
 }
 
+/* A CLOCK_REALTIME stamp of the past as CLOCK_MONOTONIC ns (now if none). */
+static uint64_t
+mono_from_real(const struct timespec *ts)
+{
+	struct timespec rn;
+	uint64_t now = now_ns(), real, then;
+
+	if (ts == NULL || clock_gettime(CLOCK_REALTIME, &rn) == -1)
+		return now;
+	real = (uint64_t)rn.tv_sec * 1000000000ULL + (uint64_t)rn.tv_nsec;
+	then = (uint64_t)ts->tv_sec * 1000000000ULL + (uint64_t)ts->tv_nsec;
+	/* Clock steps: never in the future, never more than 1 s back. */
+	if (then > real || real - then > 1000000000ULL)
+		return now;
+	return now - (real - then);
+}
+
 int
 notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
-    pid_t *pidp)
+    pid_t *pidp, uint64_t *when)
 {
 	char buf[SHMS_NOTIFY_MAX + 1];
 	union {
 		struct cmsghdr	align;
 		char		b[CMSG_SPACE(sizeof(struct ucred)) +
+				    CMSG_SPACE(sizeof(struct timespec)) +
 				    CMSG_SPACE(sizeof(int) *
 				    SHMS_NOTIFY_FDS_MAX)];
 	} cm;
 	struct ucred *cred = NULL;
+	struct timespec *ts = NULL;
 	struct cmsghdr *h;
 	struct msghdr mh;
 	struct iovec iov;
@@ -376,6 +397,9 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 		if (h->cmsg_type == SCM_CREDENTIALS &&
 		    h->cmsg_len == CMSG_LEN(sizeof(struct ucred)))
 			cred = (struct ucred *)CMSG_DATA(h);
+		else if (h->cmsg_type == SCM_TIMESTAMPNS &&
+		    h->cmsg_len == CMSG_LEN(sizeof(struct timespec)))
+			ts = (struct timespec *)CMSG_DATA(h);
 		else if (h->cmsg_type == SCM_RIGHTS) {
 			int *fds = (int *)CMSG_DATA(h), i, k;
 
@@ -421,5 +445,6 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 		return 0;
 	}
 	*pidp = cred->pid;
+	*when = mono_from_real(ts);
 	return 1;
 }
