@@ -209,9 +209,14 @@ take_lock(struct shms_svc *svc, char *detail)
 		close(fd);
 		return rc;
 	}
+	/*
+	 * Overwrite, then trim: a concurrent reader sees the old pid or the
+	 * new one up to its newline, never an empty file.
+	 */
 	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-	rc = ftruncate(fd, 0) < 0 ? -errno :
-	    shms__pwrite_all(fd, pid, strlen(pid), 0);
+	rc = shms__pwrite_all(fd, pid, strlen(pid), 0);
+	if (rc == 0 && ftruncate(fd, (off_t)strlen(pid)) < 0)
+		rc = -errno;
 	if (rc < 0) {
 		close(fd);
 		return shms__detail(detail, rc, "%s/%s: writing pid: %s",
