@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -150,6 +151,24 @@ open_listeners(void)
 		fatalx("nothing to listen on: give -p, -s or LISTEN_FDS");
 }
 
+/* Room for -c connections plus listeners, state files and stdio. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)settings.maxconns + 64 + SC_SHARDS_MAX / 4;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ?
+	    want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+		log_warnx("open files limit %lu is below what -c %u needs "
+		    "(%lu): connections may fail to be accepted",
+		    (unsigned long)rl.rlim_cur, settings.maxconns,
+		    (unsigned long)want);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -159,6 +178,7 @@ main(int argc, char **argv)
 	settings_defaults(&settings);
 	settings_parse(&settings, argc, argv);
 	log_init(settings.verbose);
+	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

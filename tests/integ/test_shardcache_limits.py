@@ -1,0 +1,127 @@
+"""shardcache bounds with misbehaving clients: idle timeout, a client
+that never reads its replies (backpressure, then dropped), a client that
+stalls half-way through a command, a 1 GiB declared value, a flood of
+sets far past -m, many connections at once, random bytes. Throughout, a
+well-behaved client keeps getting answers and memory stays bounded."""
+import os
+import random
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from shardcache_lib import Server, check, done  # noqa: E402
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmRSS:"):
+                return int(ln.split()[1])
+    return 0
+
+
+def ping(srv, what):
+    c = srv.conn()
+    t0 = time.time()
+    c.send(b"set ping 0 0 4\r\npong\r\nget ping\r\n")
+    got = c.recv_exact(35, timeout=5)
+    check("%s: a good client is answered" % what,
+          got, b"STORED\r\nVALUE ping 0 4\r\npong\r\nEND\r\n")
+    c.close()
+    return time.time() - t0
+
+
+srv = Server("-t", "2", "-m", "8", "-I", "256k", "--state", "none",
+             "-c", "1200", "--idle-timeout", "2", "--drop-timeout", "2",
+             "--output-max", "64k").start()
+pid = srv.proc.pid
+rss0 = rss_kib(pid)
+
+# idle timeout
+idle = srv.conn()
+time.sleep(3.5)
+check("idle connection closed", idle.closed(timeout=1), True)
+
+# a client that stalls half-way through a command, and one mid-value
+half = srv.conn()
+half.send(b"set k 0 0 10\r\nabc")
+half2 = srv.conn()
+half2.send(b"get ab")
+ping(srv, "half commands pending")
+
+# a client that sends many gets and never reads: stops being read from,
+# then is dropped after the drop timeout; memory stays bounded
+c = srv.conn()
+c.send(b"set v 0 0 100000\r\n" + b"v" * 100000 + b"\r\n")
+check("large value stored", c.line(), b"STORED\r\n")
+hog = socket.create_connection(("127.0.0.1", srv.port))
+hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+hog.setblocking(False)
+sent = 0
+t_end = time.time() + 2
+while time.time() < t_end:
+    try:
+        sent += hog.send(b"get v v v v v v v v v v\r\n" * 100)
+    except BlockingIOError:
+        time.sleep(0.01)
+dt = ping(srv, "a reader that never reads")
+check("good client fast despite the hog (%.3fs)" % dt, dt < 1.0, True)
+rss1 = rss_kib(pid)
+check("memory bounded with a non-reading client (rss %d KiB -> %d KiB)" %
+      (rss0, rss1), rss1 - rss0 < 64 * 1024, True)
+time.sleep(4)
+c.close()
+c = srv.conn()
+st = c.stats()
+check("blocked client dropped", int(st["connections_dropped"]) >= 1, True)
+c.close()
+hog.close()
+
+# 1 GiB declared: refused at once and swallowed, connection stays usable
+c = srv.conn()
+c.send(b"set huge 0 0 1073741824\r\n")
+check("1 GiB declared value refused", c.line(),
+      b"SERVER_ERROR object too large for cache\r\n")
+c.close()
+
+# a flood of sets far past -m: evicts, stays within -m
+c = srv.conn()
+v = b"f" * 50000
+for i in range(600):
+    c.send(b"set flood%d 0 0 %d noreply\r\n%s\r\n" % (i, len(v), v))
+st = c.stats()
+check("flood: evictions", int(st["evictions"]) > 0, True)
+check("flood: bytes within -m", int(st["bytes"]) <= 8 << 20, True)
+c.close()
+rss2 = rss_kib(pid)
+check("flood: rss bounded (%d KiB)" % rss2, rss2 - rss0 < 64 * 1024, True)
+
+# many connections at once
+many = []
+for i in range(1000):
+    try:
+        many.append(socket.create_connection(("127.0.0.1", srv.port), 5))
+    except OSError:
+        break
+check("1000 connections accepted", len(many), 1000)
+ping(srv, "1000 open connections")
+for s in many:
+    s.close()
+
+# random bytes from several clients
+rnd = random.Random(5)
+for i in range(20):
+    s = socket.create_connection(("127.0.0.1", srv.port), 5)
+    try:
+        s.sendall(bytes(rnd.getrandbits(8) for _ in range(rnd.randint(1,
+                                                                    20000))))
+    except OSError:
+        pass
+    s.close()
+ping(srv, "after random bytes")
+half.close()
+half2.close()
+check("server still up", srv.proc.poll(), None)
+check("clean stop", srv.stop(), 0)
+done()
