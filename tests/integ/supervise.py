@@ -374,7 +374,7 @@ def case_rollback():
 def case_crash():
     """kill -9 of the child restarts it with backoff; a binary crashing
     after READY is restarted until --max-restarts, then we give up."""
-    sup = Sup("crash", opts=["--backoff-max", "0.4", "--max-restarts", "3",
+    sup = Sup("crash", opts=["--backoff-max", "0.3", "--max-restarts", "3",
                              "--restart-window", "30"])
     kv(sup.port, "set a 1")
     first, r = ctl("crash", "upgrade")          # checkpoint holding a=1
@@ -407,6 +407,8 @@ def case_crash():
         pass
     check(rc == 1, "gave up after --max-restarts, exit 1 (%s)" % rc)
     check("giving up" in sup.text(), "log says it gave up")
+    check("restart 3 in 300 ms" in sup.text(),
+          "backoff capped by --backoff-max (300 ms, not 400)")
     check("simulated crash after READY" in sup.text(),
           "child stderr forwarded to the log")
 
