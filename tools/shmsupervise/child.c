@@ -50,11 +50,11 @@ env_is_ours(const char *e)
  * only it knows its pid; *pidslot points at it.
  */
 static char **
-build_env(char **pidslot)
+build_env(const struct passfd *pf, int npf, char **pidslot)
 {
 	static char fds[32], dir[PATH_MAX + 16], svc[SHMS_NAME_MAX + 32],
 	    nsock[PATH_MAX + 16], pid[32];
-	static char names[SUP_LISTEN_MAX * (SHMS_FDNAME_MAX + 1) + 32];
+	static char names[SUP_PASSFD_MAX * (SHMS_FDNAME_MAX + 1) + 32];
 	size_t n = 0, i, k = 0;
 	char **env;
 	int j;
@@ -66,12 +66,12 @@ build_env(char **pidslot)
 	for (i = 0; i < n; i++)
 		if (!env_is_ours(environ[i]))
 			env[k++] = environ[i];
-	snprintf(fds, sizeof(fds), "LISTEN_FDS=%d", conf.nls);
+	snprintf(fds, sizeof(fds), "LISTEN_FDS=%d", npf);
 	strlcpy(names, "LISTEN_FDNAMES=", sizeof(names));
-	for (j = 0; j < conf.nls; j++) {
+	for (j = 0; j < npf; j++) {
 		if (j > 0)
 			strlcat(names, ":", sizeof(names));
-		strlcat(names, conf.ls[j].name, sizeof(names));
+		strlcat(names, pf[j].name, sizeof(names));
 	}
 	snprintf(dir, sizeof(dir), "SHMSTATE_DIR=%s", conf.root);
 	snprintf(svc, sizeof(svc), "SHMSTATE_SERVICE=%s", conf.name);
@@ -90,10 +90,11 @@ build_env(char **pidslot)
 
 /* In the child, between fork and exec. Never returns. */
 __attribute__((noreturn)) static void
-child_exec(const char *binary, int binfd, char **argv, char **env,
-    char *pidslot, int errw, int execw, pid_t parent)
+child_exec(const char *binary, int binfd, const struct passfd *pf, int n,
+    char **argv, char **env, char *pidslot, int errw, int execw,
+    pid_t parent)
 {
-	int tmp[SUP_LISTEN_MAX], i, n = conf.nls, e, hi = 3 + conf.nls;
+	int tmp[SUP_PASSFD_MAX], i, e, hi = 3 + n;
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -113,7 +114,7 @@ child_exec(const char *binary, int binfd, char **argv, char **env,
 	if (binfd >= 0 && (binfd = fcntl(binfd, F_DUPFD_CLOEXEC, hi)) == -1)
 		goto fail;
 	for (i = 0; i < n; i++)
-		if ((tmp[i] = fcntl(conf.ls[i].fd, F_DUPFD_CLOEXEC, hi)) == -1)
+		if ((tmp[i] = fcntl(pf[i].fd, F_DUPFD_CLOEXEC, hi)) == -1)
 			goto fail;
 	for (i = 0; i < n; i++)
 		if (dup2(tmp[i], 3 + i) == -1)	/* clears FD_CLOEXEC */
@@ -140,8 +141,8 @@ fail:
  * Returns 0 with c filled (pid, pipes, t_fork), or -1 with err set.
  */
 int
-child_start(struct child *c, const char *binary, int binfd, char *err,
-    size_t errlen)
+child_start(struct child *c, const char *binary, int binfd,
+    const struct passfd *pf, int npf, char *err, size_t errlen)
 {
 	char *argv[SUP_ARGS_MAX + 1], **env, *pidslot;
 	int errp[2] = { -1, -1 }, execp[2] = { -1, -1 }, i;
@@ -156,7 +157,12 @@ child_start(struct child *c, const char *binary, int binfd, char *err,
 	for (i = 1; i < conf.argc; i++)
 		argv[i] = conf.argv[i];
 	argv[i] = NULL;
-	if ((env = build_env(&pidslot)) == NULL) {
+	if (npf < 0 || npf > SUP_PASSFD_MAX) {
+		snprintf(err, errlen, "%d fds to pass (at most %d)", npf,
+		    SUP_PASSFD_MAX);
+		return -1;
+	}
+	if ((env = build_env(pf, npf, &pidslot)) == NULL) {
 		snprintf(err, errlen, "environment: %s", strerror(errno));
 		return -1;
 	}
@@ -171,8 +177,8 @@ child_start(struct child *c, const char *binary, int binfd, char *err,
 		goto fail;
 	}
 	if (pid == 0)
-		child_exec(binary, binfd, argv, env, pidslot, errp[1],
-		    execp[1], parent);
+		child_exec(binary, binfd, pf, npf, argv, env, pidslot,
+		    errp[1], execp[1], parent);
 	free(env);
 	close(errp[1]);
 	close(execp[1]);

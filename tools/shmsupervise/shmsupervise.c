@@ -275,10 +275,17 @@ child_forget(struct child *c)
 static void
 start_child_fd(const char *binary, int binfd)
 {
+	struct passfd pf[SUP_PASSFD_MAX];
 	char err[512];
+	int i, npf = 0;
 
+	/* The listening sockets; fds held in the fd store will follow. */
+	for (i = 0; i < conf.nls; i++) {
+		pf[npf].fd = conf.ls[i].fd;
+		pf[npf++].name = conf.ls[i].name;
+	}
 	child_forget(&ch);
-	if (child_start(&ch, binary, binfd, err, sizeof(err)) == -1) {
+	if (child_start(&ch, binary, binfd, pf, npf, err, sizeof(err)) == -1) {
 		log_warnx("%s: cannot start: %s", binary, err);
 		ch.pid = 0;
 		ch.wstatus = -1;

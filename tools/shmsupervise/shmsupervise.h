@@ -135,11 +135,24 @@ int	 notify_recv(int s, const struct child *c,
 
 /* child.c */
 /*
- * Starts binary. binfd >= 0: exec that file (execveat) rather than what
- * the path names now; ownership passes to c. Returns 0 or -1 with err.
+ * An fd passed to the child as fd 3, 4, ... with LISTEN_FDS and its name
+ * in LISTEN_FDNAMES: the listening sockets, in --listen order. Room for
+ * the fd store (FDSTORE=1, connection handoff): the fds a previous child
+ * handed over go after them, under their FDNAME=.
+ */
+struct passfd {
+	int		 fd;
+	const char	*name;
+};
+#define SUP_PASSFD_MAX	SUP_LISTEN_MAX	/* + the fd store's size, later */
+
+/*
+ * Starts binary with the npf fds of pf. binfd >= 0: exec that file
+ * (execveat) rather than what the path names now; ownership passes to c.
+ * Returns 0 or -1 with err.
  */
 int	 child_start(struct child *c, const char *binary, int binfd,
-	    char *err, size_t errlen);
+	    const struct passfd *pf, int npf, char *err, size_t errlen);
 void	 child_read_exec(struct child *c);
 void	 child_read_stderr(struct child *c, int final);
 void	 child_close_fds(struct child *c);
