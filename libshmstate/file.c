@@ -67,6 +67,14 @@ shms__open_checked(int dirfd, const char *name, int oflags, uint64_t *size,
 		rc = shms__detail(detail, SHMS_EPERMS,
 		    "%s: mode 0%03o (expected 0600)", name,
 		    (unsigned)(st.st_mode & 0777));
+	else if (st.st_nlink != 1)
+		/*
+		 * Another name shares the inode, maybe outside the state
+		 * directory: whoever holds it sees or changes our state.
+		 */
+		rc = shms__detail(detail, SHMS_EPERMS,
+		    "%s: %ju hard links (expected 1)", name,
+		    (uintmax_t)st.st_nlink);
 	else
 		rc = 0;
 	if (rc == 0 && (oflags & O_NONBLOCK) == 0 &&
