@@ -187,8 +187,9 @@ uint64_t	 shms__now_ns(void);
 /*
  * Opens name in dirfd refusing symlinks (SHMS_ESYMLINK), non-regular
  * files (SHMS_ECORRUPT), files of another uid (SHMS_EFOREIGN), and
- * group/other-accessible modes or a second hard link (SHMS_EPERMS). oflags as for openat (O_NOFOLLOW|O_CLOEXEC added;
- * no O_CREAT). Never blocks on a FIFO. A missing file is -ENOENT. On
+ * group/other-accessible modes or a second hard link (SHMS_EPERMS).
+ * oflags as for openat (O_NOFOLLOW|O_CLOEXEC added; no O_CREAT). Never
+ * blocks on a FIFO. A missing file is -ENOENT. On
  * success returns the fd and fills *size (may be NULL).
  */
 int		 shms__open_checked(int dirfd, const char *name, int oflags,
