@@ -535,6 +535,27 @@ def case_impostor():
     check(sup.stop() == 0, "stops a child that never got ready")
 
 
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def case_leftovers():
+    """A helper process the service started does not outlive it."""
+    wrap = script("kvd-helper", 'sleep 300 &\nexec "%s" "$@"' % KVD)
+    sup = Sup("left", binary=wrap)
+    kids = children(sup.pid())
+    check(len(kids) == 1, "the service has a helper process: %s" % kids)
+    first, r = ctl("left", "stop")
+    check(first == "ok stopped", "stopped")
+    check(sup.p.wait(5) == 0, "supervisor exits 0")
+    check(kids and wait_for(lambda: not alive(kids[0]), 3),
+          "its helper was stopped too (process group)")
+
+
 def case_startup():
     """Bad command lines, port in use, second supervisor, stale socket,
     pidfile, supervisor killed with SIGKILL."""
@@ -655,7 +676,8 @@ def case_systemd():
 
 CASES = {"upgrades": case_upgrades, "rollback": case_rollback,
          "crash": case_crash, "control": case_control,
-         "startup": case_startup, "impostor": case_impostor, "systemd": case_systemd}
+         "startup": case_startup, "impostor": case_impostor,
+         "leftovers": case_leftovers, "systemd": case_systemd}
 
 
 def main():

@@ -4,6 +4,7 @@
  * restart it when it crashes. See shmsupervise(8).
  */
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -557,12 +558,26 @@ early_handoff(uint64_t when)
 	start_successor(when, 0, old_ch.seen, old_ch.ckpt_us);
 }
 
+/*
+ * The child runs in its own process group; what is left of it once the
+ * child is gone (helpers it started) would outlive the service: stop it.
+ * As a subreaper we reap those processes when they end.
+ */
+static void
+kill_leftovers(pid_t pid)
+{
+	if (kill(-pid, SIGTERM) == 0)
+		log_warnx("pid %ld left processes in its group: sent them "
+		    "SIGTERM", (long)pid);
+}
+
 /* The handed-over child exited. */
 static void
 on_exit_old(int wstatus)
 {
 	char how[128];
 
+	kill_leftovers(old_ch.pid);
 	child_read_stderr(&old_ch, 1);
 	child_forget(&old_ch);
 	child_describe_exit(wstatus, how, sizeof(how));
@@ -584,6 +599,7 @@ on_exit_child(int wstatus)
 
 	ch.t_exit = now;
 	ch.wstatus = wstatus;
+	kill_leftovers(pid);
 	child_read_stderr(&ch, 1);
 	child_close_fds(&ch);
 	child_describe_exit(wstatus, how, sizeof(how));
@@ -873,8 +889,11 @@ reap(void)
 			on_exit_old(st);
 			continue;
 		}
-		if (pid != ch.pid)
+		if (pid != ch.pid) {
+			log_debug("reaped pid %ld (left by the service)",
+			    (long)pid);
 			continue;
+		}
 		/*
 		 * Its last words (READY, checkpoint time) come first; they
 		 * may hand it over and start its successor.
@@ -1039,7 +1058,6 @@ loop(void)
 static void
 cleanup(void)
 {
-	char path[PATH_MAX];
 	int i;
 
 	/* A fatal path must not leave the service running unsupervised. */
@@ -1048,7 +1066,7 @@ cleanup(void)
 		ch.pid = 0;
 	}
 	if (old_ch.pid > 0) {
-		kill(old_ch.pid, SIGKILL);
+		kill(-old_ch.pid, SIGKILL);
 		old_ch.pid = 0;
 	}
 	control_close(conf.dir);
@@ -1060,7 +1078,6 @@ cleanup(void)
 		pidfile_remove(pfh);
 		pfh = NULL;
 	}
-	(void)path;
 }
 
 /* The state directory root/name, 0700, ours, no symlinks. */
@@ -1298,6 +1315,9 @@ main(int argc, char *argv[], char *envp[])
 	}
 	atexit(cleanup);
 	open_signals();
+	/* Orphans of the service become ours to reap, not init's. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		log_warn("PR_SET_CHILD_SUBREAPER");
 	for (i = 0; i < conf.nls; i++) {
 		if (listen_open(&conf.ls[i], err, sizeof(err)) == -1)
 			fatalx("listen %s", err);
