@@ -169,10 +169,12 @@ conn_flush(struct worker *w, struct conn *c)
  * Reads once: straight into the item when a value is being read and
  * nothing is buffered, else into the read buffer (grown up to RBUF_MAX
  * only while a line is incomplete). Returns bytes, 0 at EOF, -EAGAIN, or
- * another -errno.
+ * another -errno. A short read sets *drained: the socket is most likely
+ * empty, and level-triggered epoll says if not, so the caller need not
+ * spend a recv() on EAGAIN (memcached's try_read_network does the same).
  */
 static ssize_t
-conn_read(struct worker *w, struct conn *c)
+conn_read(struct worker *w, struct conn *c, int *drained)
 {
 	char *dst, *p;
 	size_t room, nsize;
@@ -212,6 +214,8 @@ conn_read(struct worker *w, struct conn *c)
 	if (n == 0)
 		return 0;
 	STAT_ADD(&w->st, bytes_read, (uint64_t)n);
+	if ((size_t)n < room)
+		*drained = 1;
 	if (dst == c->rbuf + c->rlen)
 		c->rlen += (size_t)n;
 	else
@@ -233,7 +237,7 @@ conn_idle(const struct conn *c)
 static void
 conn_drive(struct worker *w, struct conn *c)
 {
-	int rc, i, ev;
+	int rc, i, ev, drained = 0;
 	ssize_t n;
 
 	for (i = 0;; i++) {
@@ -266,9 +270,9 @@ conn_drive(struct worker *w, struct conn *c)
 		 * Stop only after processing what was read: bytes left in
 		 * rbuf would not wake a level-triggered epoll again.
 		 */
-		if (c->closed_read || i == READS_PER_EVENT)
+		if (c->closed_read || i == READS_PER_EVENT || drained)
 			break;
-		n = conn_read(w, c);
+		n = conn_read(w, c, &drained);
 		if (n == -EAGAIN)
 			break;
 		if (n <= 0) {
