@@ -38,6 +38,7 @@ struct kvt_spec {
 	size_t		chunk;		/* multiple of 8 */
 	int		reserve;	/* reserve/commit instead of write */
 	int		no_hint;	/* size_hint 0: segments grow as written */
+	int		release;	/* adopter: release pages as it reads */
 	const char	*layout;	/* NULL: KVT_LAYOUT */
 	uint32_t	 version;	/* with layout; else KVT_LAYOUT_VERSION */
 	int		progress_fd;	/* -1, or one byte per step */
@@ -259,9 +260,11 @@ out:
 
 /*
  * Adopts the committed checkpoint and checks every byte of it against
- * the pattern. *tag receives the checkpoint's tag. The adoption is left as
- * it is (abort) unless finish_flags >= 0. Returns 0, the first library
- * error, or -EBADMSG if the content is wrong (torn or foreign).
+ * the pattern, reporting steps as kvt_write() does: 'o' after each segment
+ * is opened, 'r' after each chunk is read (and released if sp->release).
+ * *tag receives the checkpoint's tag. The adoption is left as it is
+ * (abort) unless finish_flags >= 0. Returns 0, the first library error,
+ * or -EBADMSG if the content is wrong (torn or foreign).
  */
 static inline int
 kvt_verify(struct shms_svc *svc, const struct kvt_spec *sp,
@@ -307,6 +310,7 @@ kvt_verify(struct shms_svc *svc, const struct kvt_spec *sp,
 			kvt_fail(svc, rc, why, "adopt_seg_open");
 			goto out;
 		}
+		kvt_step(sp, 'o');
 		if (verify == SHMS_VERIFY_STREAM) {
 			off = 0;
 			for (;;) {
@@ -317,6 +321,12 @@ kvt_verify(struct shms_svc *svc, const struct kvt_spec *sp,
 				}
 				if (got == 0)
 					break;
+				if (sp->release && (rc = shms_seg_release(seg,
+				    0, 0, SHMS_RELEASE_READ)) < 0) {
+					kvt_fail(svc, rc, why, "seg_release");
+					goto out;
+				}
+				kvt_step(sp, 'r');
 				if (off + got > sp->seg_len) {
 					kvt_why(why, "%s: read past %" PRIu64,
 					    name, sp->seg_len);

@@ -15,6 +15,11 @@
  * Between kills, the adopter also garbage-collects what the dead writers
  * left, as a restarted service would.
  *
+ * Then the adopter itself is killed at every few steps of an adoption that
+ * releases pages as it reads: before its first release the checkpoint
+ * must still adopt intact; after it, the next adopter must be refused
+ * (SHMS_ESTATE: consumed), never handed released pages as data.
+ *
  * Prints "kill-matrix: N kills ..., T torn" and fails if T > 0.
  */
 #include <sys/stat.h>
@@ -27,6 +32,7 @@
 #define SERVICE		"killmatrix"
 #define RANDOM_KILLS	24
 #define COMMIT_KILLS	16
+#define ADOPT_KILLS	12
 
 static struct kvt_spec spec = {
 	.nseg = 3,
@@ -37,7 +43,8 @@ static struct kvt_spec spec = {
 	.ack_fd = -1,
 };
 
-static unsigned kills, torn, crashes, got_old, got_new;
+static unsigned kills, torn, crashes, got_old, got_new, adopt_kills;
+static unsigned adopt_intact, adopt_refused;
 
 
 /* The writer child: checkpoint `tag' and exit 0, or report and exit 1. */
@@ -246,6 +253,102 @@ kill_after(uint64_t committed, uint64_t tag, uint64_t delay_ns,
 	return check(committed, tag, WIFEXITED(st) ? tag : 0, when);
 }
 
+/*
+ * The adopter child: reads every segment with STREAM verification,
+ * releasing pages as it goes, reporting each step and waiting for our
+ * go-ahead.
+ */
+static pid_t
+start_adopter(int progress_fd, int ack_fd, int close1, int close2)
+{
+	struct kvt_spec sp = spec;
+	struct shms_svc *svc;
+	char why[KVT_WHY];
+	uint64_t tag, gen;
+	pid_t pid;
+	int rc;
+
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		kvt_die("fork: %s", strerror(errno));
+	if (pid > 0)
+		return pid;
+	close(close1);
+	close(close2);
+	sp.progress_fd = progress_fd;
+	sp.ack_fd = ack_fd;
+	sp.release = 1;
+	if ((rc = shms_svc_open(&svc, NULL, SERVICE, 0)) < 0)
+		_exit(1);
+	rc = kvt_verify(svc, &sp, SHMS_VERIFY_STREAM, 0, &tag, &gen, why);
+	if (rc < 0)
+		fprintf(stderr, "adopter: %s\n", why);
+	_exit(rc < 0);
+}
+
+/*
+ * Kills an adopter at step k. Before its first release the checkpoint
+ * must still adopt, exact; after it, the checkpoint is consumed and the
+ * next adopter must be refused (SHMS_ESTATE), never handed zeros as data.
+ * Then a new checkpoint is written for the next round.
+ */
+static uint64_t
+kill_adopter_at(uint64_t committed, uint64_t tag, unsigned k)
+{
+	struct verify_arg va = { SHMS_VERIFY_FULL };
+	struct kvt_result r;
+	int prog[2], ack[2], st, released = 0, ok;
+	unsigned step = 0;
+	char c = 0;
+	pid_t pid;
+
+	if (pipe(prog) < 0 || pipe(ack) < 0)
+		kvt_die("pipe: %s", strerror(errno));
+	pid = start_adopter(prog[1], ack[0], prog[0], ack[1]);
+	close(prog[1]);
+	close(ack[0]);
+	for (;;) {
+		if (!read_step(prog[0], &c, 10000))
+			kvt_die("adopter exited before step %u", k);
+		released |= c == 'r';
+		if (step == k) {
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (write(ack[1], "g", 1) != 1)
+			kvt_die("ack: %s", strerror(errno));
+		step++;
+	}
+	st = reap(pid);
+	close(prog[0]);
+	close(ack[1]);
+	if (!WIFSIGNALED(st))
+		kvt_die("adopter was not killed (status %d)", st);
+	kills++;
+	adopt_kills++;
+	if (kvt_child(verify_fn, &va, &r) < 0)
+		kvt_die("fork: %s", strerror(errno));
+	ok = released ? r.rc == SHMS_ESTATE :
+	    r.rc == 0 && r.tag == committed;
+	if (ok && released)
+		adopt_refused++;
+	else if (ok)
+		adopt_intact++;
+	else {
+		torn++;
+		crashes += r.rc == KVT_CRASHED;
+		fprintf(stderr, "BAD after adopter kill at step %u '%c': rc %d "
+		    "tag %" PRIu64 " (want %s): %s\n", k, c, r.rc, r.tag,
+		    released ? "SHMS_ESTATE" : "intact", r.why);
+	}
+	/* A fresh checkpoint for the next round. */
+	pid = start_writer(tag, -1, -1, -1, -1);
+	st = reap(pid);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		kvt_die("writer %" PRIu64 " failed (status %d)", tag, st);
+	return tag;
+}
+
 /* Runs a whole writer, timing it and its commit. */
 static void
 time_writer(uint64_t tag, uint64_t *total_ns, uint64_t *commit_ns)
@@ -342,13 +445,23 @@ main(void)
 		tag++;
 		committed = kill_after(committed, tag, delay, 1, "in commit");
 	}
+	nsteps = spec.nseg * (1 + (unsigned)((spec.seg_len + spec.chunk - 1) /
+	    spec.chunk));
+	for (i = 0; i < ADOPT_KILLS; i++) {
+		tag++;
+		committed = kill_adopter_at(committed, tag,
+		    i * nsteps / ADOPT_KILLS);
+	}
+	printf("adopter kills: %u before a release (adopted intact after), "
+	    "%u after (refused as consumed)\n", adopt_intact, adopt_refused);
+	nsteps = kvt_nsteps(&spec);
 	/* Shows whether the commit kills landed on both sides of the rename. */
 	printf("in commit: old %u, new %u\n", got_old - old0, got_new - new0);
 	files = count_files();
-	printf("kill-matrix: %u kills (%u at steps, %u random, %u in commit), "
-	    "%u torn, %u crashes; adopted old %u, new %u; %u files left; "
-	    "%.1f s\n", kills, nsteps, RANDOM_KILLS, COMMIT_KILLS, torn,
-	    crashes, got_old, got_new, files,
+	printf("kill-matrix: %u kills (writer: %u at steps, %u random, %u in "
+	    "commit; adopter: %u), %u torn, %u crashes; adopted old %u, new "
+	    "%u; %u files left; %.1f s\n", kills, nsteps, RANDOM_KILLS,
+	    COMMIT_KILLS, adopt_kills, torn, crashes, got_old, got_new, files,
 	    (double)(kvt_now_ns() - t0) / 1e9);
 	if (files != spec.nseg)
 		kvt_die("%u checkpoint files left after gc, expected %u", files,
