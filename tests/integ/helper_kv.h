@@ -39,6 +39,7 @@ struct kvt_spec {
 	int		reserve;	/* reserve/commit instead of write */
 	int		no_hint;	/* size_hint 0: segments grow as written */
 	int		release;	/* adopter: release pages as it reads */
+	uint64_t	*commit_ns;	/* NULL, or gets how long commit took */
 	const char	*layout;	/* NULL: KVT_LAYOUT */
 	uint32_t	 version;	/* with layout; else KVT_LAYOUT_VERSION */
 	int		progress_fd;	/* -1, or one byte per step */
@@ -93,6 +94,15 @@ kvt_check(uint64_t tag, unsigned seg, uint64_t off, const void *buf,
 			return off + i * 8;
 	}
 	return UINT64_MAX;
+}
+
+static inline uint64_t
+kvt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static inline void kvt_why(char *, const char *, ...)
@@ -248,8 +258,11 @@ kvt_write(struct shms_svc *svc, uint64_t tag, const struct kvt_spec *sp,
 	}
 	kvt_step(sp, 'C');
 	free(buf);
+	off = kvt_now_ns();
 	if ((rc = shms_ckpt_commit(ck, 0, gen)) < 0)
 		return kvt_fail(svc, rc, why, "ckpt_commit");
+	if (sp->commit_ns != NULL)
+		*sp->commit_ns = kvt_now_ns() - off;
 	kvt_step(sp, 'D');
 	return 0;
 out:
@@ -432,14 +445,6 @@ kvt_child(kvt_fn fn, void *arg, struct kvt_result *res)
 	return 0;
 }
 
-static inline uint64_t
-kvt_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * The tests run under scripts/run-tests.sh with a private $SHMSTATE_DIR;

@@ -55,7 +55,7 @@ start_writer(uint64_t tag, int progress_fd, int ack_fd, int close1,
 	struct kvt_spec sp = spec;
 	struct shms_svc *svc;
 	char why[KVT_WHY];
-	uint64_t gen;
+	uint64_t gen, commit_ns = 0;
 	pid_t pid;
 	int rc;
 
@@ -64,6 +64,7 @@ start_writer(uint64_t tag, int progress_fd, int ack_fd, int close1,
 		kvt_die("fork: %s", strerror(errno));
 	if (pid > 0)
 		return pid;
+	sp.commit_ns = &commit_ns;
 	if (close1 >= 0)
 		close(close1);
 	if (close2 >= 0)
@@ -81,6 +82,10 @@ start_writer(uint64_t tag, int progress_fd, int ack_fd, int close1,
 		_exit(1);
 	}
 	shms_svc_close(svc);
+	/* For time_writer(): the commit's duration, measured here. */
+	if (progress_fd >= 0 && ack_fd < 0 &&
+	    write(progress_fd, &commit_ns, sizeof(commit_ns)) < 0)
+		_exit(1);
 	_exit(0);
 }
 
@@ -169,23 +174,30 @@ read_step(int fd, char *c, int timeout_ms)
 	return n == 1;
 }
 
-/* Kills the writer exactly when it reports step k. */
-static uint64_t
-kill_at_step(uint64_t committed, uint64_t tag, unsigned k)
+/*
+ * Lets a child started by start(progress fd, ack fd, ...) run step by
+ * step and kills it when it reports step k. Returns the code of step k;
+ * *released tells whether an 'r' step (a release) came up to then.
+ */
+static char
+kill_at(pid_t (*start)(uint64_t, int, int, int, int), uint64_t tag,
+    unsigned k, int *released)
 {
 	int prog[2], ack[2], st;
 	unsigned step = 0;
-	char c = 0, when[64];
+	char c = 0;
 	pid_t pid;
 
 	if (pipe(prog) < 0 || pipe(ack) < 0)
 		kvt_die("pipe: %s", strerror(errno));
-	pid = start_writer(tag, prog[1], ack[0], prog[0], ack[1]);
+	pid = start(tag, prog[1], ack[0], prog[0], ack[1]);
 	close(prog[1]);
 	close(ack[0]);
+	*released = 0;
 	for (;;) {
 		if (!read_step(prog[0], &c, 10000))
-			kvt_die("writer %" PRIu64 " exited before step %u", tag, k);
+			kvt_die("child %" PRIu64 " exited before step %u", tag, k);
+		*released |= c == 'r';
 		if (step == k) {
 			kill(pid, SIGKILL);
 			break;
@@ -198,8 +210,19 @@ kill_at_step(uint64_t committed, uint64_t tag, unsigned k)
 	close(prog[0]);
 	close(ack[1]);
 	if (!WIFSIGNALED(st))
-		kvt_die("writer %" PRIu64 " was not killed (status %d)", tag, st);
+		kvt_die("child %" PRIu64 " was not killed (status %d)", tag, st);
 	kills++;
+	return c;
+}
+
+/* Kills the writer exactly when it reports step k. */
+static uint64_t
+kill_at_step(uint64_t committed, uint64_t tag, unsigned k)
+{
+	char c, when[64];
+	int released;
+
+	c = kill_at(start_writer, tag, k, &released);
 	snprintf(when, sizeof(when), "at step %u '%c'", k, c);
 	/* Only a kill after the commit returned may show the new tag. */
 	return check(committed, tag, c == 'D' ? tag : committed, when);
@@ -259,7 +282,8 @@ kill_after(uint64_t committed, uint64_t tag, uint64_t delay_ns,
  * go-ahead.
  */
 static pid_t
-start_adopter(int progress_fd, int ack_fd, int close1, int close2)
+start_adopter(uint64_t unused, int progress_fd, int ack_fd, int close1,
+    int close2)
 {
 	struct kvt_spec sp = spec;
 	struct shms_svc *svc;
@@ -268,6 +292,7 @@ start_adopter(int progress_fd, int ack_fd, int close1, int close2)
 	pid_t pid;
 	int rc;
 
+	(void)unused;
 	fflush(NULL);
 	if ((pid = fork()) < 0)
 		kvt_die("fork: %s", strerror(errno));
@@ -297,34 +322,11 @@ kill_adopter_at(uint64_t committed, uint64_t tag, unsigned k)
 {
 	struct verify_arg va = { SHMS_VERIFY_FULL };
 	struct kvt_result r;
-	int prog[2], ack[2], st, released = 0, ok;
-	unsigned step = 0;
-	char c = 0;
+	int st, released, ok;
 	pid_t pid;
+	char c;
 
-	if (pipe(prog) < 0 || pipe(ack) < 0)
-		kvt_die("pipe: %s", strerror(errno));
-	pid = start_adopter(prog[1], ack[0], prog[0], ack[1]);
-	close(prog[1]);
-	close(ack[0]);
-	for (;;) {
-		if (!read_step(prog[0], &c, 10000))
-			kvt_die("adopter exited before step %u", k);
-		released |= c == 'r';
-		if (step == k) {
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (write(ack[1], "g", 1) != 1)
-			kvt_die("ack: %s", strerror(errno));
-		step++;
-	}
-	st = reap(pid);
-	close(prog[0]);
-	close(ack[1]);
-	if (!WIFSIGNALED(st))
-		kvt_die("adopter was not killed (status %d)", st);
-	kills++;
+	c = kill_at(start_adopter, tag, k, &released);
 	adopt_kills++;
 	if (kvt_child(verify_fn, &va, &r) < 0)
 		kvt_die("fork: %s", strerror(errno));
@@ -353,9 +355,9 @@ kill_adopter_at(uint64_t committed, uint64_t tag, unsigned k)
 static void
 time_writer(uint64_t tag, uint64_t *total_ns, uint64_t *commit_ns)
 {
-	uint64_t t0, tc = 0, td = 0;
+	uint64_t t0;
 	int prog[2], st;
-	char c;
+	char c = 0;
 	pid_t pid;
 
 	if (pipe(prog) < 0)
@@ -363,18 +365,17 @@ time_writer(uint64_t tag, uint64_t *total_ns, uint64_t *commit_ns)
 	t0 = kvt_now_ns();
 	pid = start_writer(tag, prog[1], -1, prog[0], -1);
 	close(prog[1]);
-	while (read_step(prog[0], &c, 10000)) {
-		if (c == 'C')
-			tc = kvt_now_ns();
-		if (c == 'D')
-			td = kvt_now_ns();
-	}
+	while (c != 'D')
+		if (!read_step(prog[0], &c, 10000))
+			kvt_die("writer %" PRIu64 " exited before commit", tag);
+	if (read(prog[0], commit_ns, sizeof(*commit_ns)) !=
+	    (ssize_t)sizeof(*commit_ns))
+		kvt_die("writer %" PRIu64 ": no commit time", tag);
 	st = reap(pid);
 	close(prog[0]);
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0 || td == 0)
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		kvt_die("writer %" PRIu64 " failed (status %d)", tag, st);
 	*total_ns = kvt_now_ns() - t0;
-	*commit_ns = td - tc;
 }
 
 static int
