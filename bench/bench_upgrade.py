@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Upgrade benchmark: shmsupervise upgrading examples/kvd (copy mode).
+"""Upgrade benchmark: shmsupervise upgrading examples/kvd, in copy mode
+(checkpoint at stop, adopt by copying back) or, with
+BENCH_UPGRADE_MODE=arena, with kvd's table in an arena (kvd -A: sealed at
+stop, adopted in place).
 
 Fills kvd with BENCH_UPGRADE_MB MiB of values (1 KiB each), then upgrades
 it BENCH_UPGRADE_RUNS times to the same binary while probe clients send
@@ -25,6 +28,7 @@ import time
 
 B = os.path.abspath(os.environ.get("B", "build"))
 MB = int(os.environ.get("BENCH_UPGRADE_MB", "1024"))
+MODE = os.environ.get("BENCH_UPGRADE_MODE", "copy")
 RUNS = int(os.environ.get("BENCH_UPGRADE_RUNS", "3"))
 VALUE = 1000                       # + key and record header: ~1 KiB
 STATE = tempfile.mkdtemp(prefix="shmstate-bench-upgrade.", dir="/dev/shm")
@@ -82,7 +86,9 @@ class Probe(threading.Thread):
                 line = b""
             if line.startswith((b"VALUE", b"NOTFOUND")):
                 now = time.monotonic()
-                self.gap = max(self.gap, now - last)
+                # From the first answer on: not the thread's start-up.
+                if self.answered > 0:
+                    self.gap = max(self.gap, now - last)
                 last = now
                 self.answered += 1
             else:
@@ -100,7 +106,10 @@ def main():
                             "--listen", "tcp:127.0.0.1:0",
                             "--ready-timeout", "600",
                             "--stop-timeout", "600", "--",
-                            os.path.join(B, "kvd")], env=env, stdout=log,
+                            os.path.join(B, "kvd")] +
+                           (["-A", "-M", str(max(4096, MB * 2))]
+                            if MODE == "arena" else []),
+                           env=env, stdout=log,
                            stderr=subprocess.STDOUT)
     try:
         for _ in range(500):
@@ -118,6 +127,7 @@ def main():
         s.sendall(b"fill %d %d k\n" % (n, VALUE))
         s.makefile("rb").readline()
         s.close()
+        print("mode: %s" % MODE)
         print("state_entries: %d" % n)
         print("state_size: %d MiB" % MB)
         print("fill_time: %.0f ms" % ((time.monotonic() - t) * 1000))
@@ -145,15 +155,16 @@ def main():
             refused += sum(p.refused for p in probes)
             resent += sum(p.resent for p in probes)
         for k in keys:
-            print("upgrade_%s: %.3f ms" % (k[:-3], statistics.median(
-                res[k])))
-        print("upgrade_overhead_max: %.3f ms" % max(res["overhead_ms"]))
-        print("supervisor_own_ms: %.3f ms" % statistics.median(
+            print("%s_upgrade_%s: %.3f ms" % (MODE, k[:-3],
+                  statistics.median(res[k])))
+        print("%s_upgrade_overhead_max: %.3f ms" % (MODE,
+              max(res["overhead_ms"])))
+        print("%s_supervisor_own: %.3f ms" % (MODE, statistics.median(
             [res["total_ms"][i] - res["stop_ms"][i] - res["ready_ms"][i]
-             - res["exec_ms"][i] for i in range(RUNS)]))
-        print("client_longest_gap: %.1f ms" % max(gaps))
-        print("client_refused: %d connections" % refused)
-        print("client_resent: %d requests" % resent)
+             - res["exec_ms"][i] for i in range(RUNS)])))
+        print("%s_client_longest_gap: %.1f ms" % (MODE, max(gaps)))
+        print("%s_client_refused: %d connections" % (MODE, refused))
+        print("%s_client_resent: %d requests" % (MODE, resent))
         print("upgrade_runs: %d" % RUNS)
     finally:
         sup.terminate()

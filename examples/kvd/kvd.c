@@ -7,6 +7,8 @@
  * READY=1, STATUS=, STOPPING=1 with shms_notify(). On SIGTERM it stops
  * accepting, answers the requests already in hand, checkpoints its table
  * (copy mode) and exits 0; at start it adopts the last checkpoint, if any.
+ * With -A the table lives in an arena instead (zero copy): a stop seals
+ * it and a start adopts it in place, whatever its size.
  *
  * Protocol: one request per line, one reply line each.
  *	set KEY VALUE	-> OK			get KEY  -> VALUE v | NOTFOUND
@@ -47,6 +49,29 @@
 #define KVD_SEGMENT		"table"
 #define KVD_FDNAME		"kvd"
 
+/*
+ * Layout "kvd-arena" v1 (-A), arena "table": the root is a struct
+ * arena_root; buckets is an array of tabsize entry offsets; entries are
+ * struct arena_entry, chained by offset. Bump the version on any change.
+ */
+#define KVD_ARENA		"table"
+#define KVD_ARENA_LAYOUT	"kvd-arena"
+#define KVD_ARENA_VERSION	1u
+#define KVD_ARENA_MAGIC		UINT64_C(0x6b76642d61726e31)	/* "kvd-arn1" */
+
+struct arena_root {
+	uint64_t	magic;
+	uint64_t	tabsize;	/* power of two */
+	uint64_t	count;
+	uint64_t	buckets;	/* offset of uint64_t[tabsize] */
+};
+
+struct arena_entry {
+	uint64_t	next;		/* offset, 0 ends the chain */
+	uint32_t	klen, vlen;
+	char		data[];		/* key, then value */
+};
+
 #define KEY_MAX		250
 #define VAL_MAX		(64 * 1024)
 #define LINE_MAX_	(KEY_MAX + VAL_MAX + 16)
@@ -78,6 +103,9 @@ static struct conn	  conns[CONNS_MAX];
 static int		  nconns;
 static const char	 *fail_mode = "";
 static const char	 *service = "kvd";
+static struct shms_arena *arena;	/* -A: the table lives here */
+static struct arena_root *aroot;
+static char		 *abase;
 
 static uint64_t
 now_ms(void)
@@ -161,6 +189,196 @@ put(const char *k, size_t klen, const char *v, size_t vlen)
 	if (++count > tabsize)
 		grow();
 	return 0;
+}
+
+/* ---- the table in an arena (-A): offsets, never pointers */
+
+static uint64_t *
+a_bucket(const char *k, size_t klen)
+{
+	uint64_t *b = (uint64_t *)(void *)(abase + aroot->buckets);
+
+	return &b[hash(k, klen) & (aroot->tabsize - 1)];
+}
+
+/* The link (bucket or next field) that holds key's entry, or its end. */
+static uint64_t *
+a_lookup(const char *k, size_t klen)
+{
+	uint64_t *link = a_bucket(k, klen);
+
+	while (*link != 0) {
+		struct arena_entry *e = (void *)(abase + *link);
+
+		if (e->klen == klen && memcmp(e->data, k, klen) == 0)
+			break;
+		link = &e->next;
+	}
+	return link;
+}
+
+static void
+a_grow(void)
+{
+	uint64_t ns = aroot->tabsize * 2, nb, i, off, next;
+	uint64_t *old, *nt;
+
+	if (shms_arena_calloc(arena, ns, sizeof(uint64_t), &nb) != 0)
+		return;	/* longer chains, still correct */
+	old = (uint64_t *)(void *)(abase + aroot->buckets);
+	nt = (uint64_t *)(void *)(abase + nb);
+	for (i = 0; i < aroot->tabsize; i++)
+		for (off = old[i]; off != 0; off = next) {
+			struct arena_entry *e = (void *)(abase + off);
+			uint64_t b = hash(e->data, e->klen) & (ns - 1);
+
+			next = e->next;
+			e->next = nt[b];
+			nt[b] = off;
+		}
+	shms_arena_free(arena, aroot->buckets);
+	aroot->buckets = nb;
+	aroot->tabsize = ns;
+}
+
+static int
+a_put(const char *k, size_t klen, const char *v, size_t vlen)
+{
+	uint64_t *link = a_lookup(k, klen), off;
+	struct arena_entry *e;
+
+	if (shms_arena_alloc(arena, sizeof(*e) + klen + vlen, &off) != 0)
+		return -1;
+	/* The arena may have grown: base is stable, link still valid. */
+	e = (void *)(abase + off);
+	e->klen = (uint32_t)klen;
+	e->vlen = (uint32_t)vlen;
+	memcpy(e->data, k, klen);
+	memcpy(e->data + klen, v, vlen);
+	if (*link != 0) {
+		struct arena_entry *old = (void *)(abase + *link);
+		uint64_t o = *link;
+
+		e->next = old->next;
+		*link = off;
+		shms_arena_free(arena, o);
+		return 0;
+	}
+	e->next = 0;
+	*link = off;
+	if (++aroot->count > aroot->tabsize)
+		a_grow();
+	return 0;
+}
+
+/*
+ * Opens the arena table: adopts it in place, or creates it. A dirty one
+ * (its owner died without sealing) cannot be trusted: start empty.
+ * Returns the number of entries adopted, or an error code.
+ */
+static int
+a_open(struct shms_svc *svc, uint64_t max_mib)
+{
+	uint64_t off;
+	int rc;
+
+	rc = shms_arena_adopt(svc, KVD_ARENA, KVD_ARENA_LAYOUT,
+	    KVD_ARENA_VERSION, 0, &arena);
+	if (rc == SHMS_EDIRTY) {
+		fprintf(stderr, "kvd: arena left dirty by a crash: starting "
+		    "empty\n");
+		if ((rc = shms_arena_remove(svc, KVD_ARENA)) != 0)
+			return rc;
+		rc = SHMS_ENOTFOUND;
+	}
+	if (rc == 0) {
+		abase = shms_arena_base(arena);
+		aroot = shms_arena_ptr(arena, shms_arena_root(arena));
+		if (aroot == NULL || aroot->magic != KVD_ARENA_MAGIC ||
+		    aroot->tabsize == 0 ||
+		    (aroot->tabsize & (aroot->tabsize - 1)) != 0)
+			return SHMS_ECORRUPT;
+		return (int)aroot->count;
+	}
+	if (rc != SHMS_ENOTFOUND)
+		return rc;
+	if ((rc = shms_arena_create(svc, KVD_ARENA, KVD_ARENA_LAYOUT,
+	    KVD_ARENA_VERSION, UINT64_C(64) << 20, max_mib << 20, 0,
+	    &arena)) != 0)
+		return rc;
+	abase = shms_arena_base(arena);
+	if ((rc = shms_arena_calloc(arena, 1, sizeof(*aroot), &off)) != 0)
+		return rc;
+	aroot = (void *)(abase + off);
+	aroot->magic = KVD_ARENA_MAGIC;
+	aroot->tabsize = 1u << 16;
+	if ((rc = shms_arena_calloc(arena, aroot->tabsize, sizeof(uint64_t),
+	    &aroot->buckets)) != 0)
+		return rc;
+	return shms_arena_root_set(arena, off);
+}
+
+/* ---- the table, whichever way it is kept */
+
+/* 1 and the value if found, 0 if not. */
+static int
+st_get(const char *k, size_t klen, const char **v, size_t *vlen)
+{
+	if (arena != NULL) {
+		uint64_t *link = a_lookup(k, klen);
+		struct arena_entry *e;
+
+		if (*link == 0)
+			return 0;
+		e = (void *)(abase + *link);
+		*v = e->data + klen;
+		*vlen = e->vlen;
+		return 1;
+	} else {
+		struct entry **pp = lookup(k, klen);
+
+		if (*pp == NULL)
+			return 0;
+		*v = (*pp)->data + klen;
+		*vlen = (*pp)->vlen;
+		return 1;
+	}
+}
+
+static int
+st_put(const char *k, size_t klen, const char *v, size_t vlen)
+{
+	return arena != NULL ? a_put(k, klen, v, vlen) : put(k, klen, v, vlen);
+}
+
+/* 1 if deleted, 0 if absent. */
+static int
+st_del(const char *k, size_t klen)
+{
+	if (arena != NULL) {
+		uint64_t *link = a_lookup(k, klen), o = *link;
+
+		if (o == 0)
+			return 0;
+		*link = ((struct arena_entry *)(void *)(abase + o))->next;
+		shms_arena_free(arena, o);
+		aroot->count--;
+	} else {
+		struct entry **pp = lookup(k, klen), *e = *pp;
+
+		if (e == NULL)
+			return 0;
+		*pp = e->next;
+		free(e);
+		count--;
+	}
+	return 1;
+}
+
+static size_t
+st_count(void)
+{
+	return arena != NULL ? (size_t)aroot->count : count;
 }
 
 /* ---- checkpoint and adopt */
@@ -324,27 +542,23 @@ request(struct conn *c, char *line, size_t n)
 	if (sp)
 		*sp = '\0';
 	if (strcmp(line, "get") == 0 || strcmp(line, "del") == 0) {
-		struct entry **pp;
+		const char *v;
+		size_t vlen;
 
 		klen = strlen(arg);
 		if (klen == 0 || klen > KEY_MAX || strchr(arg, ' ')) {
 			out_str(c, "ERROR bad key\n");
 			return 0;
 		}
-		pp = lookup(arg, klen);
-		if (*pp == NULL)
+		if (line[0] == 'd')
+			out_str(c, st_del(arg, klen) ? "DELETED\n" :
+			    "NOTFOUND\n");
+		else if (!st_get(arg, klen, &v, &vlen))
 			out_str(c, "NOTFOUND\n");
-		else if (line[0] == 'g') {
+		else {
 			out_str(c, "VALUE ");
-			out_add(c, (*pp)->data + klen, (*pp)->vlen);
+			out_add(c, v, vlen);
 			out_str(c, "\n");
-		} else {
-			struct entry *e = *pp;
-
-			*pp = e->next;
-			free(e);
-			count--;
-			out_str(c, "DELETED\n");
 		}
 	} else if (strcmp(line, "set") == 0) {
 		char *v = strchr(arg, ' ');
@@ -353,13 +567,13 @@ request(struct conn *c, char *line, size_t n)
 			out_str(c, "ERROR usage: set KEY VALUE\n");
 			return 0;
 		}
-		if (put(arg, (size_t)(v - arg), v + 1,
+		if (st_put(arg, (size_t)(v - arg), v + 1,
 		    n - (size_t)(v + 1 - line)) != 0)
 			out_str(c, "ERROR out of memory\n");
 		else
 			out_str(c, "OK\n");
 	} else if (strcmp(line, "count") == 0) {
-		snprintf(buf, sizeof(buf), "COUNT %zu\n", count);
+		snprintf(buf, sizeof(buf), "COUNT %zu\n", st_count());
 		out_str(c, buf);
 	} else if (strcmp(line, "fill") == 0) {
 		unsigned long long num, size, i;
@@ -378,7 +592,7 @@ request(struct conn *c, char *line, size_t n)
 			int kl = snprintf(key, sizeof(key), "%s%llu", pfx, i);
 
 			memset(val, 'a' + (int)(i % 26), size);
-			if (put(key, (size_t)kl, val, size) != 0)
+			if (st_put(key, (size_t)kl, val, size) != 0)
 				break;
 		}
 		free(val);
@@ -535,8 +749,8 @@ bind_self(const char *addr, const char *port)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: kvd [-p PORT [-b ADDR]] [-n SERVICE] "
-	    "[-F start|hang|crash|nostop|owned]\n");
+	fprintf(stderr, "usage: kvd [-A [-M MAX_MIB]] [-p PORT [-b ADDR]] "
+	    "[-n SERVICE]\n\t[-F start|hang|crash|nostop|owned]\n");
 	exit(2);
 }
 
@@ -546,12 +760,20 @@ main(int argc, char *argv[])
 	struct shms_listen_fd fds[8];
 	const char *port = NULL, *addr = "127.0.0.1", *e;
 	struct shms_svc *svc;
-	uint64_t gen = 0, t0, crash_at = 0;
+	uint64_t gen = 0, t0, crash_at = 0, max_mib = 4096;
+	const char *errstr;
 	sigset_t set;
-	int ch, lfd = -1, sfd, n, rc, stop = 0, i;
+	int ch, lfd = -1, sfd, n, rc, stop = 0, i, use_arena = 0;
 
-	while ((ch = getopt(argc, argv, "b:F:n:p:")) != -1) {
+	while ((ch = getopt(argc, argv, "AM:b:F:n:p:")) != -1) {
 		switch (ch) {
+		case 'A': use_arena = 1; break;
+		case 'M':
+			max_mib = (uint64_t)strtonum(optarg, 64, 1 << 22,
+			    &errstr);
+			if (errstr != NULL)
+				errx(2, "-M %s: MiB is %s", optarg, errstr);
+			break;
 		case 'b': addr = optarg; break;
 		case 'F': fail_mode = optarg; break;
 		case 'n': service = optarg; break;
@@ -611,15 +833,20 @@ main(int argc, char *argv[])
 		    "state\n");
 		exit(3);
 	}
-	if ((rc = adopt(svc, &gen)) < 0)
+	if (use_arena) {
+		if ((rc = a_open(svc, max_mib)) < 0)
+			errx(1, "arena %s/%s: %s: %s", service, KVD_ARENA,
+			    shms_strerror(rc), shms_errdetail(svc));
+		gen = rc > 0;
+	} else if ((rc = adopt(svc, &gen)) < 0)
 		errx(1, "adopt %s: %s: %s", service, shms_strerror(rc),
 		    shms_errdetail(svc));
 	t0 = now_us() - t0;
-	fprintf(stderr, "kvd: %s with %zu keys (generation %" PRIu64 ") in "
-	    "%.3f ms\n", gen ? "adopted" : "cold start", count, gen,
-	    t0 / 1000.0);
+	fprintf(stderr, "kvd: %s with %zu keys (%s) in %.3f ms\n",
+	    gen ? "adopted" : "cold start", st_count(), use_arena ? "arena" :
+	    "copy", t0 / 1000.0);
 	shms_notifyf("READY=1\nSTATUS=serving %zu keys\nX_SHMS_ADOPT_US=%"
-	    PRIu64 "\nMAINPID=%ld", count, t0, (long)getpid());
+	    PRIu64 "\nMAINPID=%ld", st_count(), t0, (long)getpid());
 	if (strcmp(fail_mode, "crash") == 0)
 		crash_at = now_ms() + 300;
 
@@ -656,8 +883,14 @@ main(int argc, char *argv[])
 		conn_close(&conns[nconns - 1]);
 	}
 	t0 = now_us();
-	n = (int)count;
-	if ((rc = checkpoint(svc, &gen)) != 0)
+	n = (int)st_count();
+	if (arena != NULL) {
+		/* Zero copy: the table stays where it is, marked clean. */
+		if ((rc = shms_arena_seal(arena, 0)) != 0)
+			errx(1, "seal %s/%s: %s: %s", service, KVD_ARENA,
+			    shms_strerror(rc), shms_errdetail(svc));
+		arena = NULL;
+	} else if ((rc = checkpoint(svc, &gen)) != 0)
 		errx(1, "checkpoint %s: %s: %s", service, shms_strerror(rc),
 		    shms_errdetail(svc));
 	t0 = now_us() - t0;
@@ -667,8 +900,8 @@ main(int argc, char *argv[])
 	 * (freeing the heap) is still under way.
 	 */
 	shms_svc_close(svc);
-	fprintf(stderr, "kvd: checkpointed %d keys (generation %" PRIu64
-	    ") in %.3f ms\n", n, gen, t0 / 1000.0);
+	fprintf(stderr, "kvd: %s %d keys in %.3f ms\n", use_arena ?
+	    "sealed the arena with" : "checkpointed", n, t0 / 1000.0);
 	shms_notifyf("X_SHMS_CHECKPOINT_US=%" PRIu64, t0);
 	free(tab);
 	return 0;

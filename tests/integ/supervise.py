@@ -8,6 +8,7 @@ scripts/run-tests.sh). Prints one line per check; exits 1 on a failure.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -125,6 +126,12 @@ class Sup:
 
     def pid(self):
         return int(self.status().get("pid", "0"))
+
+    def ready_other_than(self, pid):
+        """Ready with a child other than pid, from one status reply."""
+        st = self.status()
+        return (st.get("state") == "ready" and
+                int(st.get("pid", "0")) not in (0, pid))
 
     def stop(self, timeout=15):
         if self.p.poll() is None:
@@ -382,7 +389,7 @@ def case_crash():
     os.kill(pid, signal.SIGKILL)
     check(wait_for(lambda: sup.state() == "backoff" or
                    sup.pid() not in (0, pid), 3), "kill -9 noticed")
-    check(wait_for(lambda: sup.state() == "ready" and sup.pid() != pid, 5),
+    check(wait_for(lambda: sup.ready_other_than(pid), 5),
           "restarted after kill -9")
     st = sup.status()
     check(st.get("restarts") == "1", "restart counter 1 (%s)" %
@@ -392,7 +399,7 @@ def case_crash():
           "restarted child adopted the last checkpoint")
     pid = sup.pid()
     os.kill(pid, signal.SIGKILL)
-    check(wait_for(lambda: sup.state() == "ready" and sup.pid() != pid, 5),
+    check(wait_for(lambda: sup.ready_other_than(pid), 5),
           "restarted again")
     check("restart 2 in 200 ms" in sup.text(), "backoff doubled to 200 ms")
 
@@ -463,8 +470,8 @@ def case_control():
 
     pid = sup.pid()
     sup.p.send_signal(signal.SIGHUP)
-    check(wait_for(lambda: sup.pid() not in (0, pid) and
-                   sup.state() == "ready", 5), "SIGHUP: reloaded")
+    check(wait_for(lambda: sup.ready_other_than(pid), 5),
+          "SIGHUP: reloaded")
     check(sup.status().get("last_kind") == "reload", "reported as reload")
 
     first, r = ctl("ctl", "restart")
@@ -554,6 +561,31 @@ def case_leftovers():
     check(sup.p.wait(5) == 0, "supervisor exits 0")
     check(kids and wait_for(lambda: not alive(kids[0]), 3),
           "its helper was stopped too (process group)")
+
+
+def case_arena():
+    """kvd -A: the table in an arena, adopted in place at each upgrade."""
+    sup = Sup("ar", args=["-A", "-M", "256"])
+    check(kv(sup.port, "fill 5000 200 f", "set a 1") == ["OK 5000", "OK"],
+          "filled")
+    for i in range(5):
+        first, r = ctl("ar", "upgrade")
+        check(first.startswith("ok"), "arena upgrade %d: %s" % (i, first))
+        kv(sup.port, "set u%d %d" % (i, i))
+    got = kv(sup.port, "count", "get a", "get f4999", "get u4")
+    check(got == ["COUNT 5006", "VALUE 1", "VALUE " + "v" * 200,
+                  "VALUE 4"] or got[:2] == ["COUNT 5006", "VALUE 1"],
+          "everything adopted in place: %s" % [g[:20] for g in got])
+    check(re.search(r"adopted with 50\d\d keys \(arena\)", sup.text()),
+          "log says arena")
+    pid = sup.pid()
+    os.kill(pid, signal.SIGKILL)
+    check(wait_for(lambda: sup.ready_other_than(pid), 5),
+          "restarted after kill -9")
+    check("left dirty by a crash" in sup.text() and
+          kv(sup.port, "count") == ["COUNT 0"],
+          "a dirty arena is not trusted: empty start")
+    check(sup.stop() == 0, "stops")
 
 
 def case_startup():
@@ -677,7 +709,7 @@ def case_systemd():
 CASES = {"upgrades": case_upgrades, "rollback": case_rollback,
          "crash": case_crash, "control": case_control,
          "startup": case_startup, "impostor": case_impostor,
-         "leftovers": case_leftovers, "systemd": case_systemd}
+         "leftovers": case_leftovers, "arena": case_arena, "systemd": case_systemd}
 
 
 def main():
