@@ -254,11 +254,11 @@ shard_free_all(struct shard *sh)
 	for (ref = r->lru_head; ref != 0; ref = next) {
 		it = sc_ptr(sh, ref);
 		next = it->next;
+		r->used -= item_charge(sh, it);
 		sh->mem->free(sh->mem_arg, ref, item_size(it));
 	}
 	r->lru_head = r->lru_tail = 0;
 	memset(table(sh), 0, r->nbuckets * sizeof(sc_ref));
-	r->used = sh->mem->charge(r->nbuckets * sizeof(sc_ref));
 	r->nitems = 0;
 }
 
