@@ -585,6 +585,7 @@ err:
 	return rc;
 }
 
+/* Records the allocator's detail on the service; under the arena lock. */
 static int
 arena_fail(struct shms_arena *a, int rc)
 {
@@ -604,10 +605,11 @@ shms_arena_alloc(struct shms_arena *a, size_t size, uint64_t *off)
 		return -EINVAL;
 	lock(a);
 	a->heap.detail[0] = '\0';
-	rc = shms__arena_alloc(&a->heap, size, &o);
+	if ((rc = shms__arena_alloc(&a->heap, size, &o)) != 0)
+		rc = arena_fail(a, rc);
 	unlock(a);
 	if (rc != 0)
-		return arena_fail(a, rc);
+		return rc;
 	*off = o;
 	return 0;
 }
@@ -638,10 +640,11 @@ shms_arena_realloc(struct shms_arena *a, uint64_t off, size_t size,
 		return -EINVAL;
 	lock(a);
 	a->heap.detail[0] = '\0';
-	rc = shms__arena_realloc(&a->heap, off, size, &o);
+	if ((rc = shms__arena_realloc(&a->heap, off, size, &o)) != 0)
+		rc = arena_fail(a, rc);
 	unlock(a);
 	if (rc != 0)
-		return arena_fail(a, rc);
+		return rc;
 	*out = o;
 	return 0;
 }
@@ -657,9 +660,10 @@ shms_arena_free(struct shms_arena *a, uint64_t off)
 		return 0;
 	lock(a);
 	a->heap.detail[0] = '\0';
-	rc = shms__arena_free(&a->heap, off);
+	if ((rc = shms__arena_free(&a->heap, off)) != 0)
+		rc = arena_fail(a, rc);
 	unlock(a);
-	return arena_fail(a, rc);
+	return rc;
 }
 
 int
@@ -672,10 +676,11 @@ shms_arena_usable_size(struct shms_arena *a, uint64_t off, size_t *size)
 		return -EINVAL;
 	lock(a);
 	a->heap.detail[0] = '\0';
-	rc = shms__arena_usable(&a->heap, off, &s);
+	if ((rc = shms__arena_usable(&a->heap, off, &s)) != 0)
+		rc = arena_fail(a, rc);
 	unlock(a);
 	if (rc != 0)
-		return arena_fail(a, rc);
+		return rc;
 	*size = s;
 	return 0;
 }
@@ -689,12 +694,15 @@ shms_arena_root_set(struct shms_arena *a, uint64_t off)
 	if (a == NULL)
 		return -EINVAL;
 	lock(a);
+	a->heap.detail[0] = '\0';
 	if (off != 0)
 		rc = shms__arena_usable(&a->heap, off, &s);
 	if (rc == 0)
 		__atomic_store_n(&a->heap.meta->root, off, __ATOMIC_RELEASE);
+	else
+		rc = arena_fail(a, rc);
 	unlock(a);
-	return rc == SHMS_ECORRUPT ? arena_fail(a, rc) : rc;
+	return rc;
 }
 
 uint64_t

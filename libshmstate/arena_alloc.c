@@ -95,6 +95,10 @@ shms__arena_heap_init(struct shms__arena_heap *h, char *base)
 	h->base = base;
 	h->meta = m;
 	h->pagemap = (uint32_t *)(void *)(base + m->pagemap_off);
+	h->size = m->size;
+	h->max_size = m->max_size;
+	h->data_off = m->data_off;
+	h->align = m->align;
 	h->detail[0] = '\0';
 	shms__arena_geom_init(h->geom);
 }
@@ -104,7 +108,7 @@ shms__arena_heap_init(struct shms__arena_heap *h, char *base)
 static uint64_t
 npages_now(const struct shms__arena_heap *h)
 {
-	return h->meta->size >> PSHIFT;
+	return h->size >> PSHIFT;
 }
 
 static unsigned
@@ -120,11 +124,10 @@ bin_of(uint64_t npages)
 static struct shms__arena_span *
 span_get(struct shms__arena_heap *h, uint64_t off)
 {
-	struct shms__arena_meta *m = h->meta;
 	struct shms__arena_span *sp;
 	uint64_t p = off >> PSHIFT;
 
-	if ((off & (PAGE - 1)) != 0 || off < m->data_off || off >= m->size)
+	if ((off & (PAGE - 1)) != 0 || off < h->data_off || off >= h->size)
 		return NULL;
 	sp = (struct shms__arena_span *)(void *)(h->base + off);
 	if (sp->magic != SHMS__SPAN_MAGIC || sp->npages == 0 ||
@@ -209,14 +212,15 @@ static int
 span_free(struct shms__arena_heap *h, uint64_t p, uint64_t n)
 {
 	struct shms__arena_span *sp;
-	uint64_t data = h->meta->data_off >> PSHIFT, e;
+	uint64_t data = h->data_off >> PSHIFT, e;
 	int rc;
 
 	if (p > data && SHMS__PM_KIND(e = h->pagemap[p - 1]) == SHMS__PM_FREE) {
 		uint64_t l = SHMS__PM_NPAGES(e);
 
 		if (l == 0 || l > p - data ||
-		    (sp = span_get(h, (p - l) << PSHIFT)) == NULL)
+		    (sp = span_get(h, (p - l) << PSHIFT)) == NULL ||
+		    sp->npages != l)
 			return corrupt(h, "free span ending at page %ju "
 			    "invalid", (uintmax_t)(p - 1));
 		if ((rc = span_unlink(h, sp)) != 0)
@@ -244,25 +248,25 @@ static int
 heap_grow(struct shms__arena_heap *h, uint64_t need)
 {
 	struct shms__arena_meta *m = h->meta;
-	uint64_t old = m->size, want, new, last = (old >> PSHIFT) - 1, e;
+	uint64_t old = h->size, want, new, last = (old >> PSHIFT) - 1, e;
 	int rc;
 
 	/* A free span at the end merges with the new pages. */
 	e = h->pagemap[last];
 	if (SHMS__PM_KIND(e) == SHMS__PM_FREE && SHMS__PM_NPAGES(e) < need)
 		need -= SHMS__PM_NPAGES(e);
-	if (h->grow == NULL || old >= m->max_size ||
-	    need > (m->max_size - old) >> PSHIFT)
+	if (h->grow == NULL || old >= h->max_size ||
+	    need > (h->max_size - old) >> PSHIFT)
 		return SHMS_ENOSPACE;
 	want = old + (need << PSHIFT);
 	if (want < old + old / 4)
 		want = old + old / 4;
-	new = roundup(want, m->align);
-	if (new > m->max_size || new < old)
-		new = m->max_size;
+	new = roundup(want, h->align);
+	if (new > h->max_size || new < old)
+		new = h->max_size;
 	if ((rc = h->grow(h->grow_ctx, new)) != 0)
 		return rc;
-	m->size = new;
+	m->size = h->size = new;
 	return span_free(h, old >> PSHIFT, (new - old) >> PSHIFT);
 }
 
@@ -295,6 +299,7 @@ span_find(struct shms__arena_heap *h, uint64_t n,
 		/* First fit among the long spans. */
 		for (off = m->bins[b], steps = 0; off != 0; off = sp->next) {
 			if (steps++ >= m->nfree_spans ||
+			    steps > npages_now(h) ||
 			    (sp = span_get(h, off)) == NULL)
 				return corrupt(h, "long free span list broken "
 				    "at %#jx", (uintmax_t)off);
@@ -348,8 +353,7 @@ slab_get(struct shms__arena_heap *h, uint64_t off, unsigned c)
 	const struct shms__arena_geom *g = &h->geom[c];
 	struct shms__arena_slab *sl;
 
-	if ((off & (PAGE - 1)) != 0 || off < h->meta->data_off ||
-	    off >= h->meta->size ||
+	if ((off & (PAGE - 1)) != 0 || off < h->data_off || off >= h->size ||
 	    g->npages > npages_now(h) - (off >> PSHIFT))
 		return NULL;
 	sl = slab_at(h, off);
@@ -516,7 +520,7 @@ alloc_large(struct shms__arena_heap *h, size_t size, uint64_t *off)
 	uint64_t n = ((uint64_t)size + PAGE - 1) >> PSHIFT, p;
 	int rc;
 
-	if ((uint64_t)size > m->max_size)
+	if ((uint64_t)size > h->max_size)
 		return SHMS_ENOSPACE;
 	if ((rc = pages_alloc(h, n, &p)) != 0)
 		return rc;
@@ -529,9 +533,30 @@ alloc_large(struct shms__arena_heap *h, size_t size, uint64_t *off)
 	return 0;
 }
 
+/*
+ * The geometry the handle trusts (checked at adopt) against what the
+ * arena says now: a wild write to the metadata must not move our bounds.
+ */
+static int
+geometry_ok(struct shms__arena_heap *h)
+{
+	const struct shms__arena_meta *m = h->meta;
+
+	if (m->size != h->size || m->max_size != h->max_size ||
+	    m->data_off != h->data_off || m->align != h->align)
+		return corrupt(h, "arena metadata geometry changed under the "
+		    "allocator (size %#jx, expected %#jx)",
+		    (uintmax_t)m->size, (uintmax_t)h->size);
+	return 0;
+}
+
 int
 shms__arena_alloc(struct shms__arena_heap *h, size_t size, uint64_t *off)
 {
+	int rc;
+
+	if ((rc = geometry_ok(h)) != 0)
+		return rc;
 	if (size <= SHMS__ARENA_SMALL_MAX)
 		return alloc_small(h, shms__arena_class_of(size), off);
 	return alloc_large(h, size, off);
@@ -549,11 +574,13 @@ struct where {
 static int
 locate(struct shms__arena_heap *h, uint64_t off, struct where *w)
 {
-	struct shms__arena_meta *m = h->meta;
 	uint64_t p = off >> PSHIFT;
 	uint32_t e;
+	int rc;
 
-	if (off < m->data_off || off >= m->size || (off & 15) != 0)
+	if ((rc = geometry_ok(h)) != 0)
+		return rc;
+	if (off < h->data_off || off >= h->size || (off & 15) != 0)
 		return -EINVAL;
 	e = h->pagemap[p];
 	switch (SHMS__PM_KIND(e)) {
@@ -716,7 +743,7 @@ shms__arena_realloc(struct shms__arena_heap *h, uint64_t off, size_t size,
 		return 0;
 	}
 	if (w.large && size > SHMS__ARENA_SMALL_MAX &&
-	    (uint64_t)size <= h->meta->max_size) {
+	    (uint64_t)size <= h->max_size) {
 		rc = resize_large(h, &w, ((uint64_t)size + PAGE - 1) >> PSHIFT);
 		if (rc != SHMS_ENOSPACE) {
 			if (rc == 0)

@@ -163,6 +163,11 @@ struct shms__arena_heap {
 	char			*base;
 	struct shms__arena_meta	*meta;
 	uint32_t		*pagemap;
+	/* Copies of the validated geometry: bounds never come from shm. */
+	uint64_t		 size;
+	uint64_t		 max_size;
+	uint64_t		 data_off;
+	uint64_t		 align;
 	int			(*grow)(void *ctx, uint64_t new_size);
 	void			*grow_ctx;
 	char			 detail[256];	/* why SHMS_ECORRUPT */

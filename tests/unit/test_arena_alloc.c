@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -48,9 +49,11 @@ mem_new(uint64_t size, uint64_t max)
 	struct mem *m = calloc(1, sizeof(*m));
 
 	assert_non_null(m);
-	m->base = mmap(NULL, max, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS |
-	    MAP_NORESERVE, -1, 0);
+	/* a PROT_NONE guard page on either side */
+	m->base = mmap(NULL, max + 8192, PROT_NONE, MAP_PRIVATE |
+	    MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	assert_true(m->base != MAP_FAILED);
+	m->base += 4096;
 	assert_int_equal(mprotect(m->base, size, PROT_READ | PROT_WRITE), 0);
 	m->max = max;
 	m->backed = size;
@@ -67,7 +70,7 @@ mem_new(uint64_t size, uint64_t max)
 static void
 mem_free(struct mem *m)
 {
-	munmap(m->base, m->max);
+	munmap(m->base - 4096, m->max + 8192);
 	free(m);
 }
 
@@ -587,6 +590,61 @@ test_fuzz_meta(void **state)
 	mem_free(m);
 }
 
+/*
+ * Random byte flips in the metadata and the first slabs, then allocator
+ * calls on the damaged arena (as after a user's wild write): they may
+ * fail, with SHMS_ECORRUPT or -EINVAL, but never touch memory outside
+ * the arena or loop forever. The arena is mapped with guard pages
+ * around it, so an escape would fault.
+ */
+static void
+test_fuzz_runtime(void **state)
+{
+	const char *e = getenv("ARENA_FUZZ_ITERS");	/* longer runs */
+	int i, j, bad = 0, iters = e != NULL ? atoi(e) : 60;
+	unsigned seed = getenv("ARENA_FUZZ_SEED") != NULL ?
+	    (unsigned)atoi(getenv("ARENA_FUZZ_SEED")) : e != NULL ?
+	    (unsigned)getpid() : 4242;
+
+	(void)state;
+	for (i = 0; i < iters; i++) {
+		struct mem *m = populated();
+		uint64_t span = m->h.meta->data_off + 128 * 4096, offs[64];
+		int k;
+
+		/* half the flips in the metadata scalars and list heads */
+		for (j = 0; j < 1 + i % 8; j++)
+			m->base[(uint64_t)rand_r(&seed) % (j % 2 ? span :
+			    sizeof(struct shms__arena_meta))] ^=
+			    (char)(1 << (rand_r(&seed) % 8));
+		memset(offs, 0, sizeof(offs));
+		for (k = 0; k < 300; k++) {
+			uint64_t *o = &offs[rand_r(&seed) % 64];
+			int rc;
+
+			if (*o != 0) {
+				rc = shms__arena_free(&m->h, *o);
+				*o = 0;
+			} else {
+				rc = shms__arena_alloc(&m->h, 1 + (size_t)
+				    rand_r(&seed) % 70000, o);
+				if (rc != 0)
+					*o = 0;
+			}
+			if (rc != 0) {
+				assert_true(rc == SHMS_ECORRUPT ||
+				    rc == -EINVAL || rc == SHMS_ENOSPACE);
+				bad++;
+			}
+			/* a block handed out must lie inside the arena */
+			assert_true(*o == 0 || (*o >= m->h.meta->data_off &&
+			    *o < m->backed));
+		}
+		mem_free(m);
+	}
+	assert_true(bad > 0);
+}
+
 int
 main(void)
 {
@@ -600,6 +658,7 @@ main(void)
 		cmocka_unit_test(test_realloc_large),
 		cmocka_unit_test(test_corruptions),
 		cmocka_unit_test(test_fuzz_meta),
+		cmocka_unit_test(test_fuzz_runtime),
 	};
 
 	return cmocka_run_group_tests_name("arena_alloc", tests, NULL, NULL);
