@@ -232,10 +232,12 @@ struct shms__arena_check_res {
 
 /*
  * Validates the allocator metadata of an arena payload of which len bytes
- * are readable at base: scalars (copied out once), every free list and
- * partial-slab list (offsets in bounds and aligned, lengths bounded by the
- * counters, cycles caught by step bounds) and, with full, the whole
- * pagemap and every slab. Never reads outside [base, base + len), never
+ * are readable at base: scalars (copied out once), every free page-span
+ * list and partial-slab list with each slab's header and free-list head
+ * (offsets in bounds and aligned, lengths bounded by the counters, cycles
+ * caught by step bounds) and, with full, the whole pagemap, every slab
+ * and every free object list. Without full the cost grows with the number
+ * of free spans and partial slabs, not with the arena's size. Never reads outside [base, base + len), never
  * loops unboundedly. Returns 0 and fills *res (may be NULL), or
  * SHMS_ECORRUPT with a reason in detail (SHMS_DETAIL_MAX bytes).
  * Also the fuzzing entry point for arena metadata.

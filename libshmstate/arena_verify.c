@@ -197,8 +197,9 @@ slot_ok(const struct shms__arena_geom *g, uint32_t bump, uint64_t o)
 }
 
 /*
- * Checks the slab at page p of class c: pagemap, header, and its free
- * object list. Returns its free object count in *nfree.
+ * Checks the slab at page p of class c: pagemap, header, and the head of
+ * its free object list; with full, every page's pagemap entry and the
+ * whole free list. Returns its free object count in *nfree.
  */
 static int
 check_slab(struct vctx *v, uint64_t p, unsigned c, int full,
@@ -225,6 +226,16 @@ check_slab(struct vctx *v, uint64_t p, unsigned c, int full,
 		return bad(v, SHMS_ECORRUPT, "arena slab %#jx (class %u): "
 		    "header invalid", (uintmax_t)off, c);
 	limit = sl.nfree - (sl.nobj - sl.bump);
+	if (!full) {
+		/* The head only: the allocator checks each link it pops. */
+		if ((sl.free_head == 0) != (limit == 0) ||
+		    (sl.free_head != 0 && !slot_ok(g, sl.bump, sl.free_head)))
+			return bad(v, SHMS_ECORRUPT, "arena slab %#jx: free "
+			    "list head %#x invalid", (uintmax_t)off,
+			    sl.free_head);
+		*nfree = sl.nfree;
+		return 0;
+	}
 	for (o = sl.free_head, steps = 0; o != 0; steps++) {
 		if (steps >= limit || !slot_ok(g, sl.bump, o))
 			return bad(v, SHMS_ECORRUPT, "arena slab %#jx: free "

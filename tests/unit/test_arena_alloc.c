@@ -515,7 +515,7 @@ static const struct corruption corruptions[] = {
 	{ "slab bump", slab_field, offsetof(struct shms__arena_slab, bump), 0 },
 	{ "slab free_head", slab_field,
 	    offsetof(struct shms__arena_slab, free_head), 0 },
-	{ "slab free list cycle", slab_cycle, 0, 0 },
+	{ "slab free list cycle", slab_cycle, 0, 1 },
 	{ "full slab header", slab_full_field,
 	    offsetof(struct shms__arena_slab, nfree), 1 },
 	{ "pagemap kind", pagemap_poke, 0, 1 },
