@@ -25,6 +25,7 @@ if [ "$mode" = check ]; then
 	# shardcache's client test uses Debian's pymemcache
 	[ -d /usr/lib/python3/dist-packages/pymemcache ] ||
 	    pkgs="$pkgs python3-pymemcache"
+	need cmd:memccapable libmemcached-tools
 	# the supervisor's socket-activation test runs the real tool
 	need cmd:systemd-socket-activate systemd
 fi
