@@ -26,6 +26,7 @@ if [ "$mode" = check ]; then
 	[ -d /usr/lib/python3/dist-packages/pymemcache ] ||
 	    pkgs="$pkgs python3-pymemcache"
 	need cmd:memccapable libmemcached-tools
+	need cmd:nutcracker nutcracker
 	# the supervisor's socket-activation test runs the real tool
 	need cmd:systemd-socket-activate systemd
 fi
