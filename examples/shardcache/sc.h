@@ -80,6 +80,7 @@ struct settings {
 	char		 state_dir[256]; /* --state-dir (else $SHMSTATE_DIR) */
 	int		 verbose;	/* -v */
 	int		 cas_disabled;	/* -C */
+	int		 verify_state;	/* --verify-state */
 };
 
 extern struct settings settings;

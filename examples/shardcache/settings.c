@@ -29,6 +29,7 @@ enum {
 	OPT_IDLE,
 	OPT_DROP,
 	OPT_STOP,
+	OPT_VERIFY,
 };
 
 static const struct option longopts[] = {
@@ -54,6 +55,7 @@ static const struct option longopts[] = {
 	{ "idle-timeout",	required_argument, NULL, OPT_IDLE },
 	{ "drop-timeout",	required_argument, NULL, OPT_DROP },
 	{ "stop-timeout",	required_argument, NULL, OPT_STOP },
+	{ "verify-state",	no_argument,	   NULL, OPT_VERIFY },
 	{ NULL, 0, NULL, 0 }
 };
 
@@ -86,6 +88,9 @@ usage(FILE *f)
 "                          adopt: items live in shared-memory arenas,\n"
 "                          adopted in place; copy: heap, checkpointed\n"
 "                          at stop; none: a plain cache\n"
+"      --verify-state      adopt: checksum arenas when sealing and check\n"
+"                          them and all allocator metadata when adopting\n"
+"                          (costs a pass over the state at stop and start)\n"
 "      --service=NAME      state directory name (default shardcache)\n"
 "      --state-dir=DIR     root of state directories (default\n"
 "                          $SHMSTATE_DIR or /dev/shm/shmstate)\n"
@@ -300,6 +305,9 @@ settings_parse(struct settings *s, int argc, char **argv)
 			break;
 		case OPT_DROP:
 			s->drop_timeout = num(optarg, 1, 86400, "drop-timeout");
+			break;
+		case OPT_VERIFY:
+			s->verify_state = 1;
 			break;
 		case OPT_STOP:
 			s->stop_timeout = num(optarg, 0, 3600, "stop-timeout");

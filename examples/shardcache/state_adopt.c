@@ -209,8 +209,8 @@ adopt_shard(struct server *srv, struct adopt_state *as, unsigned i)
 	int rc;
 
 	arena_name(name, sizeof(name), srv->store.nshards, i);
-	rc = shms_arena_adopt(as->svc, name, AD_LAYOUT, SC_LAYOUT_VERSION, 0,
-	    &a);
+	rc = shms_arena_adopt(as->svc, name, AD_LAYOUT, SC_LAYOUT_VERSION,
+	    settings.verify_state ? SHMS_ARENA_VERIFY : 0, &a);
 	if (rc == 0) {
 		rc = shard_attach(&srv->store, sh,
 		    (uintptr_t)shms_arena_base(a), shms_arena_size(a),
@@ -324,7 +324,8 @@ adopt_save(struct server *srv)
 		pthread_mutex_lock(&sh->lock);
 		sh->root->flush_at = fa;
 		items += sh->root->nitems;
-		rc = shms_arena_seal(as->arenas[i], 0);
+		rc = shms_arena_seal(as->arenas[i], settings.verify_state ?
+		    SHMS_ARENA_SUM : 0);
 		as->arenas[i] = NULL;
 		sh->root = NULL;	/* unmapped now */
 		pthread_mutex_unlock(&sh->lock);

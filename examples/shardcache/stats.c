@@ -172,6 +172,7 @@ stats_settings(struct server *srv, struct sbuf *out)
 	sbuf_printf(out, "STAT umask %o\r\n", (unsigned)settings.unix_mode);
 	STAT_STR("state_mode", state_mode_name(settings.state));
 	STAT_STR("state_service", settings.service);
+	STAT_STR("verify_state", settings.verify_state ? "yes" : "no");
 }
 
 void
