@@ -123,6 +123,9 @@ shms__file_type(const char *file)
 		{ SHMS__MANIFEST_FILE, SHMS__FT_MANIFEST },
 		{ SHMS__MANIFEST_TMP, SHMS__FT_MANIFEST_TMP },
 		{ SHMS__CONTROL_SOCK, SHMS__FT_SOCK },
+		/* shmsupervise(8)'s notify socket and its own lock. */
+		{ "notify.sock", SHMS__FT_SOCK },
+		{ "supervisor.lock", SHMS__FT_LOCK },
 	};
 	size_t i;
 
