@@ -282,4 +282,32 @@ time.sleep(0.3)
 x("after freeing connections", b"version\r\n", b"VERSION")
 
 check("clean stop", srv.stop(), 0)
+
+# a unix socket (-s), mode from -a, removed at exit
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+from shardcache_lib import BIN  # noqa: E402
+d = tempfile.mkdtemp()
+path = os.path.join(d, "sc.sock")
+p = subprocess.Popen([BIN, "-s", path, "-a", "0600", "--state", "none"],
+                     stderr=subprocess.DEVNULL)
+for _ in range(200):
+    if os.path.exists(path):
+        break
+    time.sleep(0.01)
+check("unix socket mode", oct(os.stat(path).st_mode & 0o777), "0o600")
+u = socket.socket(socket.AF_UNIX)
+u.connect(path)
+u.sendall(b"set u 0 0 1\r\n1\r\nget u\r\n")
+got = b""
+u.settimeout(5)
+while len(got) < 29:
+    got += u.recv(100)
+check("unix socket serves", got, b"STORED\r\nVALUE u 0 1\r\n1\r\nEND\r\n")
+u.close()
+p.terminate()
+check("unix: clean stop", p.wait(10), 0)
+check("unix socket removed at exit", os.path.exists(path), False)
+os.rmdir(d)
 done()
