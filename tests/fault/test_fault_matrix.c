@@ -447,7 +447,7 @@ op_adopt(struct shms_svc *svc, struct opres *r, uint64_t tag)
 				if (got == 0)
 					break;
 				if (off + got > seg_len(tag, i) ||
-				    memcmp(buf, payload[tag][i] + off, got)) {
+				    memcmp(buf, payload[tag][i] + off, got) != 0) {
 					r->rc = 1;	/* wrong bytes: torn */
 					snprintf(r->where, sizeof(r->where),
 					    "seg_read returned wrong bytes");

@@ -75,10 +75,12 @@ run_path(const char *path)
 		if (de->d_name[0] == '.')
 			continue;
 		if (n == cap) {
+			char **v;
+
 			cap = cap ? cap * 2 : 64;
-			if ((names = realloc(names, cap * sizeof(*names))) ==
-			    NULL)
+			if ((v = realloc(names, cap * sizeof(*names))) == NULL)
 				exit(1);
+			names = v;
 		}
 		if ((names[n++] = strdup(de->d_name)) == NULL)
 			exit(1);

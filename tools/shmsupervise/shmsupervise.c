@@ -175,12 +175,13 @@ check_binary(const char *bin, char *out, size_t outlen, char *why,
     size_t whylen)
 {
 	char cand[PATH_MAX], *path, *p, *save = NULL;
+	const char *env = getenv("PATH");
 	struct stat st;
 
 	if (strchr(bin, '/') == NULL) {
 		/* execvp-style lookup, done once here. */
-		if ((path = strdup(getenv("PATH") ? getenv("PATH") :
-		    "/usr/bin:/bin")) == NULL)
+		if ((path = strdup(env != NULL ? env : "/usr/bin:/bin")) ==
+		    NULL)
 			fatal("strdup");
 		for (p = strtok_r(path, ":", &save); p != NULL;
 		    p = strtok_r(NULL, ":", &save)) {
