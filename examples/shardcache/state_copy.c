@@ -322,10 +322,30 @@ struct save_job {
 	int			 rc;
 };
 
+/*
+ * Items are serialized straight into the segment, a chunk at a time: one
+ * reserve/commit per SAVE_CHUNK bytes rather than per item.
+ */
+#define SAVE_CHUNK	(1u << 20)
+
 struct save_ctx {
 	struct shms_seg	*seg;
+	char		*p;		/* reserved chunk */
+	size_t		 cap, used;
 	uint64_t	 items;
 };
+
+static int
+save_flush(struct save_ctx *x)
+{
+	int rc = 0;
+
+	if (x->p != NULL)
+		rc = shms_seg_commit(x->seg, x->used);
+	x->p = NULL;
+	x->cap = x->used = 0;
+	return rc;
+}
 
 static int
 save_item(const struct item *it, void *arg)
@@ -336,9 +356,15 @@ save_item(const struct item *it, void *arg)
 	void *p;
 	int rc;
 
-	if ((rc = shms_seg_reserve(x->seg, len, &p)) < 0)
-		return rc;
-	r = p;
+	if (len > x->cap - x->used) {
+		if ((rc = save_flush(x)) < 0 ||
+		    (rc = shms_seg_reserve(x->seg, len > SAVE_CHUNK ? len :
+		    SAVE_CHUNK, &p)) < 0)
+			return rc;
+		x->p = p;
+		x->cap = len > SAVE_CHUNK ? len : SAVE_CHUNK;
+	}
+	r = (struct ck_rec *)(x->p + x->used);
 	memset(r, 0, sizeof(*r));
 	r->nkey = it->nkey;
 	r->nbytes = it->nbytes;
@@ -349,8 +375,7 @@ save_item(const struct item *it, void *arg)
 	memcpy(r + 1, ITEM_key(it), it->nkey + (size_t)it->nbytes);
 	memset((char *)(r + 1) + it->nkey + it->nbytes, 0,
 	    len - sizeof(*r) - it->nkey - it->nbytes);
-	if ((rc = shms_seg_commit(x->seg, len)) < 0)
-		return rc;
+	x->used += len;
 	x->items++;
 	return 0;
 }
@@ -371,8 +396,9 @@ save_shard(struct save_job *j, unsigned i)
 	    SC_LAYOUT_VERSION, sh->root->used, &x.seg);
 	if (rc < 0)
 		return rc;
-	if ((rc = shms_seg_write(x.seg, &h, sizeof(h))) == 0)
-		rc = shard_drain(s, sh, sc_now(), save_item, &x);
+	if ((rc = shms_seg_write(x.seg, &h, sizeof(h))) == 0 &&
+	    (rc = shard_drain(s, sh, sc_now(), save_item, &x)) == 0)
+		rc = save_flush(&x);
 	j->items += x.items;
 	if (rc < 0) {
 		shms_seg_close(x.seg);
