@@ -652,8 +652,9 @@ proto_process(struct server *srv, struct conn *c)
 		len = (size_t)(nl - line);
 		if (len > 0 && line[len - 1] == '\r')
 			len--;
-		if (len > (get_family(line, len) ? SC_GETLINE_MAX :
-		    SC_LINE_MAX)) {
+		/* Only lines over the short cap pay for the family test. */
+		if (len > SC_LINE_MAX && (len > SC_GETLINE_MAX ||
+		    !get_family(line, len))) {
 			c->noreply = 0;
 			reply(c, S("CLIENT_ERROR line too long"));
 			c->state = CONN_CLOSING;
