@@ -13,9 +13,10 @@
  * closed after --drop-timeout; -c caps connections.
  *
  * Stop: the workers stop accepting, then close each connection at its next
- * request boundary (nothing buffered, nothing to send), or at the
- * --stop-timeout deadline. That boundary is where connection handoff
- * (issue 6) will pass the fd and its unread bytes on instead of closing.
+ * request boundary (no request executing, every reply sent; a value being
+ * received is finished first), or at the --stop-timeout deadline. That
+ * boundary is where connection handoff (issue 6) will pass the fd and its
+ * unread bytes on instead of closing.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -223,11 +224,18 @@ conn_read(struct worker *w, struct conn *c, int *drained)
 	return n;
 }
 
+/*
+ * At a request boundary for a stop: no request executing (a value being
+ * read, a multi-get paused at the output cap) and every reply sent.
+ * Complete requests in rbuf are always executed before this is asked; a
+ * partial command line is dropped: it was never executed, so the client
+ * can retry it elsewhere (connection handoff will pass it on instead).
+ */
 static int
 conn_idle(const struct conn *c)
 {
-	return c->state == CONN_CMD && c->rpos == c->rlen &&
-	    c->wb.off == c->wb.len && c->get_resume == 0;
+	return c->state == CONN_CMD && c->wb.off == c->wb.len &&
+	    c->get_resume == 0;
 }
 
 /*

@@ -202,7 +202,52 @@ check("after kill -9 works", c.recv_exact(29), b"STORED\r\nVALUE y 0 1\r\n1\r\n"
 c.close()
 check("stop 10", s.stop(), 0)
 
-# 7. Eviction under -m: LRU evicts, memory stays within the limit.
+# 7. Graceful stop: a value half-received when SIGTERM arrives is finished
+# and kept; a client pipelining without pause does not hold the stop up.
+import signal  # noqa: E402
+import threading  # noqa: E402
+s = server()
+half = s.conn()
+half.send(b"set inflight 0 0 100000\r\n" + b"i" * 50000)
+busy = s.conn()
+stop_busy = threading.Event()
+
+
+def pound():
+    try:
+        while not stop_busy.is_set():
+            busy.send(b"get inflight\r\nversion\r\n" * 50)
+            busy.s.settimeout(0.5)
+            busy.s.recv(1 << 16)
+    except OSError:
+        pass
+
+
+th = threading.Thread(target=pound)
+th.start()
+time.sleep(0.3)
+t0 = time.time()
+s.proc.send_signal(signal.SIGTERM)
+time.sleep(0.3)
+half.send(b"i" * 50000 + b"\r\n")
+check("in-flight value finished at stop", half.line(), b"STORED\r\n")
+rc = s.proc.wait(20)
+stop_busy.set()
+th.join(5)
+check("stop exit 0 with a busy client", rc, 0)
+check("stop not held up by a pipelining client (%.2fs)" % (time.time() - t0),
+      time.time() - t0 < 3, True)
+s.proc = None
+half.close()
+busy.close()
+s = server()
+c = s.conn()
+check("value finished during the stop was saved",
+      c.get(b"inflight") == b"i" * 100000, True)
+c.close()
+check("stop 10b", s.stop(), 0)
+
+# 8. Eviction under -m: LRU evicts, memory stays within the limit.
 s = Server("-t", "2", "-m", "2", "-I", "256k", "--shards", "2", "--state",
            "none").start()
 c = s.conn()
