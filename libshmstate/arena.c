@@ -212,6 +212,28 @@ map_range(struct shms_arena *a, uint64_t off, uint64_t len, int populate)
 	return 0;
 }
 
+/*
+ * Reserves the address space for payload_off + max bytes and maps the
+ * file's first payload_off + size bytes over it; sets the view.
+ */
+static int
+map_arena(struct shms_arena *a, uint64_t max, uint64_t size, int populate)
+{
+	int rc;
+
+	a->map_len = a->payload_off + max;
+	if ((a->map = reserve_va(a->map_len)) == NULL)
+		return shms__fail(a->svc, -errno, "%s: reserving %ju bytes of "
+		    "address space: %s", a->file, (uintmax_t)a->map_len,
+		    strerror(errno));
+	if ((rc = map_range(a, 0, a->payload_off + size, populate)) != 0)
+		return shms__fail(a->svc, rc, "%s: mmap: %s", a->file,
+		    shms_strerror(rc));
+	a->view.base = a->map + a->payload_off;
+	a->view.size = size;
+	return 0;
+}
+
 /* Writes the header (a->info) into the mapped header page. */
 static void
 hdr_write(struct shms_arena *a)
@@ -367,20 +389,8 @@ shms_arena_create(struct shms_svc *svc, const char *name, const char *layout,
 		    (uintmax_t)end, shms_strerror(rc));
 		goto err_unlink;
 	}
-	a->map_len = a->payload_off + max_size;
-	if ((a->map = reserve_va(a->map_len)) == NULL) {
-		rc = shms__fail(svc, -errno, "%s: reserving %ju bytes of "
-		    "address space: %s", a->file, (uintmax_t)a->map_len,
-		    strerror(errno));
+	if ((rc = map_arena(a, max_size, size, 0)) != 0)
 		goto err_unlink;
-	}
-	if ((rc = map_range(a, 0, end, 0)) != 0) {
-		rc = shms__fail(svc, rc, "%s: mmap: %s", a->file,
-		    shms_strerror(rc));
-		goto err_unlink;
-	}
-	a->view.base = a->map + a->payload_off;
-	a->view.size = size;
 	if ((rc = shms__arena_format(a->view.base, size, max_size, align)) != 0) {
 		rc = shms__fail(svc, rc, "%s: formatting: %s", a->file,
 		    shms_strerror(rc));
@@ -538,22 +548,9 @@ shms_arena_adopt(struct shms_svc *svc, const char *name, const char *layout,
 	if ((rc = read_max(svc, a->file, a->fd, &a->info, &max)) != 0)
 		goto err;
 	a->payload_off = a->info.payload_off;
-	a->map_len = a->payload_off + max;
-	if ((a->map = reserve_va(a->map_len)) == NULL) {
-		rc = shms__fail(svc, -errno, "%s: reserving %ju bytes of "
-		    "address space: %s", a->file, (uintmax_t)a->map_len,
-		    strerror(errno));
+	if ((rc = map_arena(a, max, a->info.payload_len,
+	    (flags & SHMS_ARENA_POPULATE) != 0)) != 0)
 		goto err;
-	}
-	rc = map_range(a, 0, a->payload_off + a->info.payload_len,
-	    (flags & SHMS_ARENA_POPULATE) != 0);
-	if (rc != 0) {
-		rc = shms__fail(svc, rc, "%s: mmap: %s", a->file,
-		    shms_strerror(rc));
-		goto err;
-	}
-	a->view.base = a->map + a->payload_off;
-	a->view.size = a->info.payload_len;
 	if ((flags & SHMS_ARENA_VERIFY) &&
 	    (rc = check_sum(svc, a->file, &a->info, a->view.base)) != 0)
 		goto err;
@@ -595,23 +592,51 @@ arena_fail(struct shms_arena *a, int rc)
 	return rc;
 }
 
+enum heap_op { OP_ALLOC, OP_REALLOC, OP_FREE, OP_USABLE };
+
+/*
+ * One allocator call under the arena lock; a failure gets its detail.
+ * *out (alloc, realloc: the offset; usable: the size) only on success.
+ */
+static int
+heap_call(struct shms_arena *a, enum heap_op op, uint64_t off, size_t size,
+    uint64_t *out)
+{
+	uint64_t o = 0;
+	size_t us;
+	int rc;
+
+	lock(a);
+	a->heap.detail[0] = '\0';
+	switch (op) {
+	case OP_ALLOC:
+		rc = shms__arena_alloc(&a->heap, size, &o);
+		break;
+	case OP_REALLOC:
+		rc = shms__arena_realloc(&a->heap, off, size, &o);
+		break;
+	case OP_FREE:
+		rc = shms__arena_free(&a->heap, off);
+		break;
+	default:
+		rc = shms__arena_usable(&a->heap, off, &us);
+		o = us;
+		break;
+	}
+	if (rc != 0)
+		rc = arena_fail(a, rc);
+	unlock(a);
+	if (rc == 0 && out != NULL)
+		*out = o;
+	return rc;
+}
+
 int
 shms_arena_alloc(struct shms_arena *a, size_t size, uint64_t *off)
 {
-	uint64_t o;
-	int rc;
-
 	if (a == NULL || off == NULL)
 		return -EINVAL;
-	lock(a);
-	a->heap.detail[0] = '\0';
-	if ((rc = shms__arena_alloc(&a->heap, size, &o)) != 0)
-		rc = arena_fail(a, rc);
-	unlock(a);
-	if (rc != 0)
-		return rc;
-	*off = o;
-	return 0;
+	return heap_call(a, OP_ALLOC, 0, size, off);
 }
 
 int
@@ -633,76 +658,45 @@ int
 shms_arena_realloc(struct shms_arena *a, uint64_t off, size_t size,
     uint64_t *out)
 {
-	uint64_t o;
-	int rc;
-
 	if (a == NULL || out == NULL)
 		return -EINVAL;
-	lock(a);
-	a->heap.detail[0] = '\0';
-	if ((rc = shms__arena_realloc(&a->heap, off, size, &o)) != 0)
-		rc = arena_fail(a, rc);
-	unlock(a);
-	if (rc != 0)
-		return rc;
-	*out = o;
-	return 0;
+	return heap_call(a, OP_REALLOC, off, size, out);
 }
 
 int
 shms_arena_free(struct shms_arena *a, uint64_t off)
 {
-	int rc;
-
 	if (a == NULL)
 		return -EINVAL;
 	if (off == 0)
 		return 0;
-	lock(a);
-	a->heap.detail[0] = '\0';
-	if ((rc = shms__arena_free(&a->heap, off)) != 0)
-		rc = arena_fail(a, rc);
-	unlock(a);
-	return rc;
+	return heap_call(a, OP_FREE, off, 0, NULL);
 }
 
 int
 shms_arena_usable_size(struct shms_arena *a, uint64_t off, size_t *size)
 {
-	size_t s;
+	uint64_t s;
 	int rc;
 
 	if (a == NULL || size == NULL)
 		return -EINVAL;
-	lock(a);
-	a->heap.detail[0] = '\0';
-	if ((rc = shms__arena_usable(&a->heap, off, &s)) != 0)
-		rc = arena_fail(a, rc);
-	unlock(a);
-	if (rc != 0)
-		return rc;
-	*size = s;
-	return 0;
+	if ((rc = heap_call(a, OP_USABLE, off, 0, &s)) == 0)
+		*size = (size_t)s;
+	return rc;
 }
 
 int
 shms_arena_root_set(struct shms_arena *a, uint64_t off)
 {
-	size_t s;
-	int rc = 0;
+	int rc;
 
 	if (a == NULL)
 		return -EINVAL;
-	lock(a);
-	a->heap.detail[0] = '\0';
-	if (off != 0)
-		rc = shms__arena_usable(&a->heap, off, &s);
-	if (rc == 0)
-		__atomic_store_n(&a->heap.meta->root, off, __ATOMIC_RELEASE);
-	else
-		rc = arena_fail(a, rc);
-	unlock(a);
-	return rc;
+	if (off != 0 && (rc = heap_call(a, OP_USABLE, off, 0, NULL)) != 0)
+		return rc;
+	__atomic_store_n(&a->heap.meta->root, off, __ATOMIC_RELEASE);
+	return 0;
 }
 
 uint64_t
