@@ -745,24 +745,6 @@ stats_fill(struct shms_arena_stats *st, const struct shms_seg_info *in,
 	strlcpy(st->layout, in->layout, sizeof(st->layout));
 }
 
-/* Counters copied from live metadata (no walk). */
-static void
-res_from_meta(struct shms__arena_check_res *r,
-    const struct shms__arena_meta *m)
-{
-	memset(r, 0, sizeof(*r));
-	r->size = m->size;
-	r->max_size = m->max_size;
-	r->root = m->root;
-	r->nallocs = m->nallocs;
-	r->in_use = m->in_use;
-	r->free_pages = m->free_pages;
-	r->nfree_spans = m->nfree_spans;
-	r->slab_pages = m->slab_pages;
-	r->large_pages = m->large_pages;
-	r->meta_bytes = m->data_off;
-}
-
 int
 shms_arena_stats(struct shms_arena *a, struct shms_arena_stats *st)
 {
@@ -771,7 +753,7 @@ shms_arena_stats(struct shms_arena *a, struct shms_arena_stats *st)
 	if (a == NULL || st == NULL)
 		return -EINVAL;
 	lock(a);
-	res_from_meta(&r, a->heap.meta);
+	shms__arena_counters(&r, a->heap.meta);
 	stats_fill(st, &a->info, &r);
 	unlock(a);
 	st->owner_alive = 1;
@@ -826,7 +808,7 @@ shms_arena_inspect(struct shms_svc *svc, const char *file, unsigned flags,
 			    file, shms_strerror(rc));
 			goto out;
 		}
-		res_from_meta(&r, &m);
+		shms__arena_counters(&r, &m);
 	} else {
 		len = (size_t)(in.payload_off + in.payload_len);
 		map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);

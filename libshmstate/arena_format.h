@@ -245,4 +245,8 @@ struct shms__arena_check_res {
 int	 shms__arena_check(const char *base, uint64_t len, int full,
 	    struct shms__arena_check_res *res, char *detail);
 
+/* The counters of m (a copy, or our own live metadata), no walk. */
+void	 shms__arena_counters(struct shms__arena_check_res *r,
+	    const struct shms__arena_meta *m);
+
 #endif /* SHMS_ARENA_FORMAT_H */

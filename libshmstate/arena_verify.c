@@ -409,17 +409,27 @@ shms__arena_check(const char *base, uint64_t len, int full,
 	    (rc = check_partial(v, &r)) != 0 ||
 	    (full && (rc = check_full(v)) != 0))
 		return rc;
-	r.size = v->m.size;
-	r.max_size = v->m.max_size;
-	r.root = v->m.root;
-	r.nallocs = v->m.nallocs;
-	r.in_use = v->m.in_use;
-	r.free_pages = v->m.free_pages;
-	r.nfree_spans = v->m.nfree_spans;
-	r.slab_pages = v->m.slab_pages;
-	r.large_pages = v->m.large_pages;
-	r.meta_bytes = v->m.data_off;
-	if (res != NULL)
-		*res = r;
+	if (res != NULL) {
+		shms__arena_counters(res, &v->m);
+		res->slab_free_bytes = r.slab_free_bytes;
+		res->largest_free = r.largest_free;
+	}
 	return 0;
+}
+
+void
+shms__arena_counters(struct shms__arena_check_res *r,
+    const struct shms__arena_meta *m)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = m->size;
+	r->max_size = m->max_size;
+	r->root = m->root;
+	r->nallocs = m->nallocs;
+	r->in_use = m->in_use;
+	r->free_pages = m->free_pages;
+	r->nfree_spans = m->nfree_spans;
+	r->slab_pages = m->slab_pages;
+	r->large_pages = m->large_pages;
+	r->meta_bytes = m->data_off;
 }
