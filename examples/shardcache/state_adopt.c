@@ -9,9 +9,9 @@
  * root. Arenas of another shard count are re-sharded: their items are
  * copied into the new shards, then removed.
  *
- * Budget: a shard's arena may grow to twice its share of -m (slab
- * rounding and fragmentation), while the items are charged their
- * size-class size; when the arena is full first, the shard evicts.
+ * Budget: items are charged their size-class size against the shard's
+ * share of -m; the arena itself may grow to 9/8 of that share plus 1 MiB
+ * (see arena_max), and when it is full first, the shard evicts.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -72,10 +72,19 @@ static const struct sc_mem_ops arena_mem = {
 	.charge = arena_mem_charge,
 };
 
+/*
+ * The arena may not grow past its share of -m plus 1/8 for size-class
+ * rounding and partly used slabs, plus 1 MiB for the allocator's own
+ * metadata: when it is full first, the shard evicts (shard_alloc_item)
+ * until the allocation fits. So shared memory stays within
+ * -m * 9/8 + 1 MiB per shard whatever the mix of item sizes.
+ */
 static uint64_t
 arena_max(const struct store *s)
 {
-	return 2 * (s->maxbytes / s->nshards) + (UINT64_C(8) << 20);
+	uint64_t share = s->maxbytes / s->nshards;
+
+	return share + share / 8 + (UINT64_C(1) << 20);
 }
 
 static void

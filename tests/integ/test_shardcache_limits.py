@@ -124,4 +124,25 @@ half.close()
 half2.close()
 check("server still up", srv.proc.poll(), None)
 check("clean stop", srv.stop(), 0)
+
+# adopt mode: shared memory stays within -m * 9/8 + 1 MiB per shard
+# whatever the mix of item sizes (the arenas stop growing and evict).
+STATE = os.environ.get("SHMSTATE_DIR") or "/dev/shm/shmstate"
+svc = "sc-limits-%d" % os.getpid()
+srv = Server("-t", "2", "-m", "8", "-I", "256k", "--shards", "2",
+             "--state", "adopt", "--service", svc).start()
+c = srv.conn()
+for size in (60, 700, 3000, 20000, 100, 50000, 60):
+    v = b"m" * size
+    c.send(b"".join(b"set m%d_%d 0 0 %d noreply\r\n%s\r\n" %
+                    (size, i, size, v) for i in range((4 << 20) // size)))
+    c.send(b"version\r\n")
+    c.line()
+d = os.path.join(STATE, svc)
+used = sum(os.stat(os.path.join(d, f)).st_blocks * 512 for f in os.listdir(d))
+bound = (8 << 20) * 9 // 8 + 2 * (1 << 20) + 2 * 65536
+check("adopt: shared memory %d <= %d" % (used, bound), used <= bound, True)
+check("adopt: bytes within -m", int(c.stats()["bytes"]) <= 8 << 20, True)
+c.close()
+check("adopt: clean stop", srv.stop(), 0)
 done()
