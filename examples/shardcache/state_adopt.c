@@ -230,9 +230,15 @@ adopt_shard(struct server *srv, struct adopt_state *as, unsigned i)
 			as->arenas[i] = a;
 			si->items_adopted += sh->root->nitems;
 			si->items_dropped += sh->st.evictions;
-			if (shms_arena_stats(a, &ast) == 0 &&
-			    ast.generation > si->generation)
-				si->generation = ast.generation;
+			if (shms_arena_stats(a, &ast) == 0) {
+				if (ast.generation > si->generation)
+					si->generation = ast.generation;
+				if (ast.max_size < arena_max(&srv->store))
+					log_warnx("state: arena %s was made "
+					    "for a smaller -m: it holds at most "
+					    "%" PRIu64 " MiB until a cold start",
+					    name, ast.max_size >> 20);
+			}
 			return 1;
 		}
 		log_warnx("state: arena %s: implausible root; shard %u "
