@@ -22,6 +22,7 @@ FUZZ_B		?= $(B)-fuzz
 fuzz_objs_hdr		= $(LIB_OBJS)
 fuzz_objs_manifest	= $(LIB_OBJS)
 fuzz_objs_arena		= $(LIB_OBJS)
+fuzz_objs_arena_file	= $(LIB_OBJS)
 fuzz_objs_notify	= $(LIB_OBJS)
 fuzz_objs_ctlproto	= $(B)/tools/shmsupervise/ctlproto.o
 fuzz_objs_mcproto	= $(SC_LIBOBJS) $(LIB_OBJS)
@@ -72,7 +73,8 @@ $(B)/tests/fuzz/gen_corpus: $(B)/tests/fuzz/gen_corpus.o $(LIB_A)
 
 fuzz-corpus: $(B)/tests/fuzz/gen_corpus
 	rm -f tests/fuzz/corpus/hdr/ckpt-* tests/fuzz/corpus/hdr/arena-* \
-	    tests/fuzz/corpus/manifest/manifest-* tests/fuzz/corpus/arena/*
+	    tests/fuzz/corpus/manifest/manifest-* tests/fuzz/corpus/arena/* \
+	    tests/fuzz/corpus/arena_file/*
 	$(B)/tests/fuzz/gen_corpus tests/fuzz/corpus
 
 CHECKS		+= check-fuzz-regress

@@ -155,6 +155,13 @@ arena(struct shms_svc *svc, const char *name, uint64_t size, uint64_t max,
 	put("hdr", tname, 0, hdr, len);
 	free(hdr);
 	len = 0;
+	buf = slurp(svc, file, 0, &len);
+	snprintf(tname, sizeof(tname), "%s", name);
+	put("arena_file", tname, 0, buf, len);
+	snprintf(tname, sizeof(tname), "%s-verify-dirty", name);
+	put("arena_file", tname, 6, buf, len);
+	free(buf);
+	len = 0;
 	buf = slurp(svc, file, SHMS__HDR_PAGE, &len);
 	snprintf(tname, sizeof(tname), "%s-light", name);
 	put("arena", tname, 0x0a, buf, len);

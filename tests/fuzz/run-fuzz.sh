@@ -12,7 +12,7 @@ for t in "$@"; do
 	work="$B/work/$t"
 	mkdir -p "$work" "$B/crashes" "tests/fuzz/regress/$t"
 	case $t in
-	arena) maxlen=300000 ;;
+	arena|arena_file) maxlen=300000 ;;
 	mcproto) maxlen=16384 ;;
 	notify) maxlen=4200 ;;
 	ctlproto) maxlen=8192 ;;
