@@ -195,8 +195,10 @@ main(int argc, char **argv)
 		fatalx("cannot allocate %u shards", settings.shards);
 	srv.store.cas_disabled = settings.cas_disabled;
 	srv.state = state_ops(settings.state);
-	if (srv.state->open(&srv) < 0)
+	if (srv.state->open(&srv) < 0) {
+		srv.state->close(&srv);
 		fatalx("state backend %s failed to start", srv.state->name);
+	}
 	if ((rc = workers_start(&srv)) < 0)
 		fatalx("starting workers: %s", strerror(-rc));
 	log_info("ready: %u threads, %u shards, %" PRIu64 " MiB, max item %"

@@ -293,6 +293,7 @@ adopt_open(struct server *srv)
 	if (rc < 0) {
 		log_warnx("state: cannot open service %s: %s", settings.service,
 		    shms_strerror(rc));
+		as->svc = NULL;
 		return rc;
 	}
 	for (i = 0; i < as->n; i++) {
@@ -370,10 +371,14 @@ adopt_close(struct server *srv)
 
 	if (as == NULL)
 		return;
-	/* Arenas not sealed (a failed start) stay live: dirty next time. */
+	/*
+	 * Arenas still open here belong to a start that failed before any
+	 * worker ran: nothing but consistent store operations touched them,
+	 * so seal them rather than leave them dirty.
+	 */
 	for (i = 0; i < as->n; i++)
 		if (as->arenas[i] != NULL)
-			(void)shms_arena_close(as->arenas[i]);
+			(void)shms_arena_seal(as->arenas[i], 0);
 	(void)shms_svc_close(as->svc);
 	free(as->arenas);
 	free(as);
