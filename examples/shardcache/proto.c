@@ -451,6 +451,7 @@ process_stats(struct server *srv, struct conn *c, struct token *t, size_t n)
 		stats_shmstate(srv, &c->wb);
 	else if (tok_is(&t[1], "reset")) {
 		workers_stats_reset(srv);
+		store_stats_reset(&srv->store);
 		reply(c, S("RESET"));
 		return;
 	} else {

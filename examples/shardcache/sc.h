@@ -291,6 +291,8 @@ struct store_totals {
 	struct shard_stats	st;
 };
 void	store_totals(struct store *s, struct store_totals *t);
+/* `stats reset': zeroes the shards' counters (not items or bytes). */
+void	store_stats_reset(struct store *s);
 
 /*
  * For state backends. store_insert_adopted() links an item read back from

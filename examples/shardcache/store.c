@@ -892,6 +892,18 @@ store_totals(struct store *s, struct store_totals *t)
 	}
 }
 
+void
+store_stats_reset(struct store *s)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nshards; i++) {
+		pthread_mutex_lock(&s->shards[i].lock);
+		memset(&s->shards[i].st, 0, sizeof(s->shards[i].st));
+		pthread_mutex_unlock(&s->shards[i].lock);
+	}
+}
+
 int
 store_insert_adopted(struct store *s, const char *key, size_t nkey,
     uint32_t flags, int64_t exptime, int64_t stime, uint64_t cas,

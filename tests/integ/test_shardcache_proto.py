@@ -159,6 +159,12 @@ x("stats unknown", b"stats foo\r\n", b"ERROR\r\n")
 x("stats reset", b"stats reset\r\n", b"RESET\r\n")
 c = srv.conn()
 st = c.stats()
+check("stats reset zeroes counters", (st["cmd_get"], st["total_items"],
+      st["get_hits"]), ("0", "0", "0"))
+check("stats reset keeps items", int(st["curr_items"]) > 0, True)
+c.close()
+c = srv.conn()
+st = c.stats()
 for k in ("pid", "uptime", "time", "version", "curr_connections",
           "total_connections", "cmd_get", "cmd_set", "get_hits",
           "get_misses", "curr_items", "total_items", "bytes",

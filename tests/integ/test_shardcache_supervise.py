@@ -16,7 +16,7 @@ MODE = sys.argv[1] if len(sys.argv) > 1 else "adopt"
 NAME = "scsup-%s-%d" % (MODE, os.getpid())
 SUP = os.path.join(B, "shmsupervise")
 CTL = os.path.join(B, "shmctl")
-UPGRADES = 5
+UPGRADES = 20
 
 
 def ctl(*args):
