@@ -2,7 +2,8 @@
 that never reads its replies (backpressure, then dropped), a client that
 stalls half-way through a command, a 1 GiB declared value, a flood of
 sets far past -m, many connections at once, random bytes. Throughout, a
-well-behaved client keeps getting answers and memory stays bounded."""
+well-behaved client keeps getting answers and memory stays bounded;
+5000 connections at once with 500 slowloris clients."""
 import os
 import random
 import socket
@@ -97,17 +98,42 @@ c.close()
 rss2 = rss_kib(pid)
 check("flood: rss bounded (%d KiB)" % rss2, rss2 - rss0 < 64 * 1024, True)
 
-# many connections at once
+# 5000 connections at once, 500 of them sending a request one byte at a
+# time (slowloris); a good client is still answered
+import resource  # noqa: E402
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if soft < 6000 and (hard == resource.RLIM_INFINITY or hard >= 6000):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (6000, hard))
+NCONN = 5000 if resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 6000 \
+    else 900
+srv_main = srv
+srv = Server("-t", "2", "-m", "8", "--state", "none", "-c", "6000").start()
 many = []
-for i in range(1000):
+for i in range(NCONN):
     try:
         many.append(socket.create_connection(("127.0.0.1", srv.port), 5))
     except OSError:
         break
-check("1000 connections accepted", len(many), 1000)
-ping(srv, "1000 open connections")
+check("%d connections accepted" % NCONN, len(many), NCONN)
+for b in b"get k\r\n":
+    for s in many[:500]:
+        s.send(bytes([b]))
+    ping(srv, "slowloris byte %r" % bytes([b]))
+answered = 0
+for s in many[:500]:
+    s.settimeout(5)
+    try:
+        answered += s.recv(100) == b"END\r\n"
+    except OSError:
+        pass
+check("500 slow clients answered", answered, 500)
+rss3 = rss_kib(srv.proc.pid)
+check("%d connections: rss bounded (%d KiB)" % (NCONN, rss3),
+      rss3 < 96 * 1024, True)
 for s in many:
     s.close()
+check("many-connections server: clean stop", srv.stop(), 0)
+srv = srv_main
 
 # random bytes from several clients
 rnd = random.Random(5)
