@@ -8,7 +8,8 @@ FAULT_SRCS	:= $(sort $(wildcard tests/fault/test_*.c))
 FAULT_BINS	:= $(FAULT_SRCS:tests/fault/%.c=$(B)/tests/fault/%)
 FAULT_WRAPS	:= openat fstat fstatat ftruncate fallocate mmap pwrite pread \
 		   renameat unlinkat fsync close fchmod fcntl fdopendir \
-		   readdir fstatfs malloc calloc realloc reallocarray free \
+		   readdir fstatfs flock madvise malloc calloc realloc \
+		   reallocarray free \
 		   XXH3_createState
 
 $(B)/tests/fault/%: $(B)/tests/fault/%.o $(LIB_OBJS)
