@@ -2,8 +2,10 @@
  * conn.c: worker threads and connections.
  *
  * Each worker runs its own epoll loop and accepts from the shared listening
- * sockets itself (EPOLLEXCLUSIVE wakes one worker per connection), so a
- * connection lives and dies on one thread and needs no locks. Sockets are
+ * sockets (EPOLLEXCLUSIVE wakes one worker); accepted connections are
+ * dealt round robin to the workers through a small queue and an eventfd,
+ * as one woken worker would otherwise take a whole burst. A connection
+ * then lives and dies on one thread and needs no locks. Sockets are
  * non-blocking; after each batch of input the replies are written at once
  * and EPOLLOUT is used only while output is pending.
  *
@@ -34,9 +36,10 @@
 #define TAG_LISTEN	(UINT64_C(1) << 63)
 #define TAG_WAKE	(UINT64_C(1) << 62)
 #define MAX_EVENTS	256
-#define ACCEPT_BATCH	64
+#define ACCEPT_BATCH	16
 #define READS_PER_EVENT	16
 #define RBUF_MAX	(SC_GETLINE_MAX + 64)
+#define HANDOFF_MAX	1024
 
 struct worker {
 	pthread_t	 tid;
@@ -49,6 +52,10 @@ struct worker {
 	int		 draining;
 	uint64_t	 deadline_ns;
 	struct wstats	 st;
+	/* connections handed over by the accepting worker */
+	pthread_mutex_t	 qlock;
+	int		 q[HANDOFF_MAX];
+	unsigned	 qhead, qlen;
 } __attribute__((aligned(64)));
 
 /* Unit tests run proto without workers; their counters go here. */
@@ -298,13 +305,95 @@ conn_drive(struct worker *w, struct conn *c)
 	conn_set_events(w, c, ev);
 }
 
+/* Makes fd (accepted, counted in curr_conns) a connection of w. */
 static void
-conn_accept(struct worker *w, int lfd)
+conn_add(struct worker *w, int fd)
 {
 	struct server *srv = w->srv;
 	struct epoll_event e;
 	struct conn *c;
-	int fd, i, one = 1;
+	int one = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (w->draining || (c = calloc(1, sizeof(*c))) == NULL) {
+		if (!w->draining)
+			log_warnx("out of memory accepting a connection");
+		close(fd);
+		__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	c->fd = fd;
+	c->w = w;
+	c->last_active = sc_now();
+	memset(&e, 0, sizeof(e));
+	e.events = EPOLLIN | EPOLLRDHUP;
+	e.data.ptr = c;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		log_warn("epoll_ctl");
+		close(fd);
+		free(c);
+		__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
+		return;
+	}
+	c->epoll_events = (int)e.events;
+	c->lnext = w->conns;
+	if (w->conns != NULL)
+		w->conns->lprev = c;
+	w->conns = c;
+	w->nconns++;
+	STAT_INC(&w->st, total_conns);
+}
+
+/*
+ * Passes fd to worker t (round robin: whichever worker epoll woke to
+ * accept would otherwise take a whole burst of connections). Returns -1
+ * when t's queue is full, and the caller keeps the connection.
+ */
+static int
+conn_handoff(struct worker *t, int fd)
+{
+	uint64_t one = 1;
+	int ok = 0;
+
+	pthread_mutex_lock(&t->qlock);
+	if (t->qlen < HANDOFF_MAX) {
+		t->q[(t->qhead + t->qlen) % HANDOFF_MAX] = fd;
+		t->qlen++;
+		ok = 1;
+	}
+	pthread_mutex_unlock(&t->qlock);
+	if (!ok)
+		return -1;
+	(void)write(t->wakefd, &one, sizeof(one));
+	return 0;
+}
+
+/* Takes the connections other workers passed to w. */
+static void
+conn_take_handoffs(struct worker *w)
+{
+	int fds[64];
+	unsigned n, i;
+
+	do {
+		pthread_mutex_lock(&w->qlock);
+		for (n = 0; n < 64 && w->qlen > 0; n++) {
+			fds[n] = w->q[w->qhead];
+			w->qhead = (w->qhead + 1) % HANDOFF_MAX;
+			w->qlen--;
+		}
+		pthread_mutex_unlock(&w->qlock);
+		for (i = 0; i < n; i++)
+			conn_add(w, fds[i]);
+	} while (n == 64);
+}
+
+static void
+conn_accept(struct worker *w, int lfd)
+{
+	struct server *srv = w->srv;
+	struct worker *t;
+	int fd, i;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -326,36 +415,10 @@ conn_accept(struct worker *w, int lfd)
 			STAT_INC(&w->st, rejected_conns);
 			continue;
 		}
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
-		if ((c = calloc(1, sizeof(*c))) == NULL) {
-			log_warnx("out of memory accepting a connection");
-			close(fd);
-			__atomic_sub_fetch(&srv->curr_conns, 1,
-			    __ATOMIC_RELAXED);
-			return;
-		}
-		c->fd = fd;
-		c->w = w;
-		c->last_active = sc_now();
-		memset(&e, 0, sizeof(e));
-		e.events = EPOLLIN | EPOLLRDHUP;
-		e.data.ptr = c;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
-			log_warn("epoll_ctl");
-			close(fd);
-			free(c);
-			__atomic_sub_fetch(&srv->curr_conns, 1,
-			    __ATOMIC_RELAXED);
-			continue;
-		}
-		c->epoll_events = (int)e.events;
-		c->lnext = w->conns;
-		if (w->conns != NULL)
-			w->conns->lprev = c;
-		w->conns = c;
-		w->nconns++;
-		STAT_INC(&w->st, total_conns);
+		t = &srv->workers[__atomic_fetch_add(&srv->next_worker, 1,
+		    __ATOMIC_RELAXED) % srv->nworkers];
+		if (t == w || conn_handoff(t, fd) < 0)
+			conn_add(w, fd);
 	}
 }
 
@@ -430,11 +493,15 @@ worker_main(void *arg)
 					conn_accept(w, (int)(tag & 0xffff));
 			} else if (tag & TAG_WAKE) {
 				/*
-				 * Drain after this batch: closing connections
+				 * Handed-over connections, or a stop: drain
+				 * after this batch, since closing connections
 				 * now would free ones still listed in ev[].
 				 */
 				(void)read(w->wakefd, &v, sizeof(v));
-				wake = 1;
+				conn_take_handoffs(w);
+				if (__atomic_load_n(&w->srv->stopping,
+				    __ATOMIC_RELAXED))
+					wake = 1;
 			} else {
 				struct conn *c = ev[i].data.ptr;
 
@@ -466,6 +533,7 @@ worker_main(void *arg)
 	 * clang-tidy's analyzer assumes a list head with a predecessor here;
 	 * conn_close() unlinks the head (lprev NULL) before freeing it.
 	 */
+	conn_take_handoffs(w);	/* draining: closes them */
 	while (w->conns != NULL)
 		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
 		conn_close(w, w->conns);
@@ -489,6 +557,7 @@ workers_start(struct server *srv)
 		w = &srv->workers[i];
 		w->id = i;
 		w->srv = srv;
+		pthread_mutex_init(&w->qlock, NULL);
 		if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
 		    (w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 			return -errno;

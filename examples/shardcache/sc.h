@@ -443,6 +443,7 @@ struct server {
 	unsigned		 nlfds;
 	int64_t			 started;	/* unix s */
 	uint64_t		 curr_conns;	/* atomic */
+	uint64_t		 next_worker;	/* atomic: round robin */
 	int			 stopping;	/* atomic */
 	unsigned		 verbosity;
 	const struct sc_state_ops *state;
