@@ -2,7 +2,7 @@
  * svc.c: service state directories, the owner lock, error details.
  *
  * Layout of $SHMSTATE_DIR/<service>/ (0700):
- *   lock             owner lock (flock), holds the owner's pid as text
+ *   lock             owner lock (an OFD write lock), holds the owner's pid
  *   manifest         the committed checkpoint (see manifest.c)
  *   manifest.tmp     a manifest being written; stale if the lock is free
  *   ckpt.<gen>.<n>   checkpoint segments (ckpt.c)
@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,6 +179,28 @@ lock_pid(int fd)
 	return (pid_t)v;
 }
 
+/*
+ * Whole-file OFD lock operation. F_OFD_SETLK: 0 or -errno (-EAGAIN/-EACCES
+ * when held). F_OFD_GETLK: 1 if another open file description holds a
+ * conflicting lock, 0 if not, or -errno. OFD locks, not flock(2), because
+ * only they can be tested without being taken.
+ */
+static int
+lock_op(int fd, int cmd, short type)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(fd, cmd, &fl) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (cmd == F_OFD_GETLK)
+		return fl.l_type != F_UNLCK;
+	return 0;
+}
+
 /* Takes the owner lock of an open service directory. */
 static int
 take_lock(struct shms_svc *svc, char *detail)
@@ -197,14 +218,13 @@ take_lock(struct shms_svc *svc, char *detail)
 	    detail);
 	if (fd < 0)
 		return fd;
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		rc = -errno;
-		if (rc == -EWOULDBLOCK)
+	if ((rc = lock_op(fd, F_OFD_SETLK, F_WRLCK)) < 0) {
+		if (rc == -EAGAIN || rc == -EACCES)
 			rc = shms__detail(detail, SHMS_ELOCKED,
 			    "%s: locked by pid %ld", svc->path,
 			    (long)lock_pid(fd));
 		else
-			shms__detail(detail, rc, "%s/%s: flock: %s", svc->path,
+			shms__detail(detail, rc, "%s/%s: lock: %s", svc->path,
 			    SHMS__LOCK_FILE, shms_strerror(rc));
 		close(fd);
 		return rc;
@@ -367,17 +387,16 @@ shms_svc_owner(struct shms_svc *svc, pid_t *pid, int *alive)
 	if (fd < 0)
 		return shms__fail(svc, fd, "%s/%s", svc->path, detail);
 	p = lock_pid(fd);
-	/* A fresh open file description conflicts with any holder, us too. */
-	if (flock(fd, LOCK_SH | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK) {
-			int rc = -errno;
-			close(fd);
-			return shms__fail(svc, rc, "%s/%s: flock: %s",
-			    svc->path, SHMS__LOCK_FILE, shms_strerror(rc));
-		}
-		held = 1;
-	}
+	/*
+	 * F_OFD_GETLK on a fresh open file description sees any holder, us
+	 * too, without ever taking the lock: an inspector must not make a
+	 * starting owner fail with SHMS_ELOCKED.
+	 */
+	held = lock_op(fd, F_OFD_GETLK, F_WRLCK);
 	close(fd);
+	if (held < 0)
+		return shms__fail(svc, held, "%s/%s: lock test: %s",
+		    svc->path, SHMS__LOCK_FILE, shms_strerror(held));
 	*pid = p;
 	*alive = held;
 	return 0;
