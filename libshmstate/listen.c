@@ -114,17 +114,39 @@ shms_listen_fds(struct shms_listen_fd *fds, size_t max, unsigned flags)
 }
 
 int
-shms_listen_fd(const char *name)
+shms_listen_fds_alloc(struct shms_listen_fd **fdsp, unsigned flags)
 {
 	struct shms_listen_fd *fds;
+	const char *e = getenv("LISTEN_FDS");
+	long long n;
+	int rc;
+
+	if (fdsp == NULL)
+		return -EINVAL;
+	/* Size it by what is announced; shms_listen_fds() validates. */
+	if (e == NULL || parse_dec(e, SHMS_LISTEN_FDS_MAX, &n) != 0)
+		n = 0;
+	if ((fds = calloc((size_t)n + 1, sizeof(*fds))) == NULL)
+		return -ENOMEM;
+	rc = shms_listen_fds(fds, (size_t)n, flags);
+	if (rc <= 0) {
+		free(fds);
+		fds = NULL;
+	}
+	if (rc >= 0)
+		*fdsp = fds;
+	return rc;
+}
+
+int
+shms_listen_fd(const char *name)
+{
+	struct shms_listen_fd *fds = NULL;
 	int i, n, rc = SHMS_ENOTFOUND;
 
 	if (name == NULL)
 		return -EINVAL;
-	fds = calloc(SHMS_LISTEN_FDS_MAX, sizeof(*fds));
-	if (fds == NULL)
-		return -ENOMEM;
-	n = shms_listen_fds(fds, SHMS_LISTEN_FDS_MAX, 0);
+	n = shms_listen_fds_alloc(&fds, 0);
 	if (n < 0)
 		rc = n;
 	for (i = 0; i < n; i++)

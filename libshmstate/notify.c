@@ -229,6 +229,11 @@ parse_line(const char *l, size_t n, struct shms_notify_msg *m)
 			return SHMS_EPROTO;
 		m->adopt_us = v;
 		m->seen |= SHMS_NOTIFY_ADOPT_US;
+	} else if (var_is(l, vlen, "X_SHMS_CONNS_TAKEN")) {
+		if (value_dec(val, n, 0, SHMS_LISTEN_FDS_MAX, &v) != 0)
+			return SHMS_EPROTO;
+		m->conns_taken = (uint32_t)v;
+		m->seen |= SHMS_NOTIFY_CONNS_TAKEN;
 	}
 	/* Anything else: ignored, as sd_notify(3) asks of receivers. */
 	return 0;

@@ -696,7 +696,8 @@ shms_arena_off(const struct shms_arena *a, const void *p)
  */
 
 #define SHMS_LISTEN_FDS_START	3	/* first passed fd (SD_LISTEN_FDS_START) */
-#define SHMS_LISTEN_FDS_MAX	1024	/* LISTEN_FDS above this is malformed */
+#define SHMS_LISTEN_FDS_MAX	16384	/* LISTEN_FDS above this is malformed
+					 * (room for handed-over connections) */
 #define SHMS_FDNAME_MAX		255	/* bytes of one fd name (FDNAME=) */
 #define SHMS_NOTIFY_MAX		4096	/* bytes of one notify datagram */
 #define SHMS_NOTIFY_FDS_MAX	253	/* fds in one notify datagram (SCM_MAX_FD) */
@@ -734,6 +735,14 @@ SHMS_EXPORT int shms_listen_fds(struct shms_listen_fd *fds, size_t max,
  * errors of shms_listen_fds(). Sets FD_CLOEXEC on it; unsets nothing.
  */
 SHMS_EXPORT int shms_listen_fd(const char *name);
+
+/*
+ * As shms_listen_fds() with an array of the right size, allocated: *fdsp
+ * is set to it (free(3) it; NULL when nothing was passed). Returns the
+ * count or the errors of shms_listen_fds().
+ */
+SHMS_EXPORT int shms_listen_fds_alloc(struct shms_listen_fd **fdsp,
+    unsigned flags);
 
 /*
  * Sends `state' (newline-separated VAR=VALUE assignments: "READY=1",
@@ -776,6 +785,7 @@ SHMS_EXPORT int shms_notify_with_fds(const char *state, const int *fds,
 #define SHMS_NOTIFY_CKPT_US	0x200u	/* X_SHMS_CHECKPOINT_US=n */
 #define SHMS_NOTIFY_ADOPT_US	0x400u	/* X_SHMS_ADOPT_US=n */
 #define SHMS_NOTIFY_FDSTOREREMOVE 0x800u /* FDSTOREREMOVE=1 */
+#define SHMS_NOTIFY_CONNS_TAKEN	0x1000u	/* X_SHMS_CONNS_TAKEN=n */
 
 /* A parsed notify datagram. */
 struct shms_notify_msg {
@@ -785,6 +795,8 @@ struct shms_notify_msg {
 	uint64_t	ckpt_us;	/* X_SHMS_CHECKPOINT_US=: the service's own
 					 * checkpoint time at its stop, in us */
 	uint64_t	adopt_us;	/* X_SHMS_ADOPT_US=: its adopt time, us */
+	uint32_t	conns_taken;	/* X_SHMS_CONNS_TAKEN=: handed-over
+					 * connections it took (shms_handoff(3)) */
 	char		status[SHMS_STATUS_MAX + 1];	/* STATUS=, truncated */
 	char		fdname[SHMS_FDNAME_MAX + 1];	/* FDNAME= */
 };
@@ -797,12 +809,131 @@ struct shms_notify_msg {
  * known ones must be well formed (READY, STOPPING, RELOADING, FDSTORE,
  * FDSTOREREMOVE, WATCHDOG: "1"; ERRNO: 0..4095; MAINPID: 1..INT_MAX;
  * FDNAME: 1..SHMS_FDNAME_MAX printable bytes, no ':'; the X_SHMS_*_US
- * numbers: decimal microseconds). Returns 0, or SHMS_EPROTO for an empty or oversized
+ * numbers: decimal microseconds; X_SHMS_CONNS_TAKEN: 0..SHMS_LISTEN_FDS_MAX). Returns 0, or SHMS_EPROTO for an empty or oversized
  * datagram, a NUL byte, an empty line, a line without '=', a bad VAR, or
  * a malformed known value. *msg is written only on success.
  */
 SHMS_EXPORT int shms_notify_parse(const void *buf, size_t len,
     struct shms_notify_msg *msg);
+
+/* ------------------------------------------------------------------ */
+/* Connection handoff                                                  */
+/* ------------------------------------------------------------------ */
+/*
+ * Established client connections survive an upgrade: at a request
+ * boundary the old process passes each connection's fd, with its unread
+ * input, unsent output and an opaque protocol state, to the supervisor's
+ * fd store (FDSTORE=1, FDNAME=, SCM_RIGHTS on $NOTIFY_SOCKET); the next
+ * process gets them back through LISTEN_FDS/LISTEN_FDNAMES and takes them
+ * before READY=1. The per-connection state travels in one sealed memfd
+ * (FDNAME=shms-blob), so it survives under systemd's
+ * FileDescriptorStoreMax= too, where only fds and names are kept. Records
+ * are keyed by the socket's identity (st_dev, st_ino), not by name or
+ * order. See shms_handoff(3).
+ */
+
+#define SHMS_HANDOFF_CONN_NAME	"shms-conn"	/* FDNAME of a connection */
+#define SHMS_HANDOFF_BLOB_NAME	"shms-blob"	/* FDNAME of the state memfd */
+#define SHMS_HANDOFF_VERSION	1
+#define SHMS_HANDOFF_CONNS_MAX	8192		/* connections in one blob */
+#define SHMS_HANDOFF_APP_MAX	256		/* opaque state per connection */
+#define SHMS_HANDOFF_DATA_MAX	(4u << 20)	/* input + output per connection */
+#define SHMS_HANDOFF_BLOB_MAX	(256u << 20)	/* bytes of one blob */
+
+/* One connection's record in a blob; pointers into the blob. */
+struct shms_handoff_rec {
+	uint64_t	 dev, ino;	/* fstat(2) of the socket */
+	const void	*in;		/* unread input, oldest first */
+	const void	*out;		/* output not yet sent */
+	const void	*app;		/* the service's own protocol state */
+	uint32_t	 inlen, outlen, applen;
+};
+
+/*
+ * Parses a blob of len bytes (untrusted: from a file descriptor anyone
+ * could have stored). Pure: no I/O, no allocation. Format (host byte
+ * order, little-endian fields on every supported host): a 32-byte header
+ * "SHMSHOFF", XXH3-64 of every byte after the first 16, version, record
+ * count, total length; then per record dev, ino, inlen, outlen, applen,
+ * flags (0), the three byte strings, padded to 8. Fills up to max records
+ * (recs may be NULL when max is 0). Returns the record count,
+ * SHMS_ELIMIT when it is more than max, SHMS_EPROTO for a malformed blob
+ * (bad magic, length, bounds, padding, a record over
+ * SHMS_HANDOFF_DATA_MAX or SHMS_HANDOFF_APP_MAX, trailing bytes),
+ * SHMS_EVERSION for another version, SHMS_ESUM for a checksum mismatch.
+ */
+SHMS_EXPORT int shms_handoff_parse(const void *buf, size_t len,
+    struct shms_handoff_rec *recs, size_t max);
+
+/* The old side: a set of connections to hand over. */
+struct shms_handoff;
+
+SHMS_EXPORT int shms_handoff_new(struct shms_handoff **hp);
+/*
+ * Adds connection fd (a socket) with its state. The fd is not closed.
+ * -EINVAL for a bad argument or an fd that is not a socket,
+ * SHMS_ELIMIT over SHMS_HANDOFF_CONNS_MAX, SHMS_HANDOFF_DATA_MAX,
+ * SHMS_HANDOFF_APP_MAX or SHMS_HANDOFF_BLOB_MAX, -ENOMEM.
+ */
+SHMS_EXPORT int shms_handoff_add(struct shms_handoff *h, int fd,
+    const void *in, size_t inlen, const void *out, size_t outlen,
+    const void *app, size_t applen);
+/*
+ * Writes the blob to a sealed memfd and sends it (FDNAME=shms-blob), then
+ * the connections (FDNAME=shms-conn, SHMS_NOTIFY_FDS_MAX per datagram) to
+ * $NOTIFY_SOCKET. Returns the number of connections sent, 0 when
+ * $NOTIFY_SOCKET is unset (nothing sent), or -errno. The caller closes
+ * its own fds afterwards either way.
+ */
+SHMS_EXPORT int shms_handoff_send(struct shms_handoff *h);
+SHMS_EXPORT void shms_handoff_free(struct shms_handoff *h);
+
+/* The new side: connections taken from LISTEN_FDS. */
+struct shms_handoff_in;
+
+/* Counts of one take, for stats. */
+struct shms_handoff_stats {
+	uint32_t	handed;		/* records in the blob(s) */
+	uint32_t	taken;		/* connections matched to a record */
+	uint32_t	closed;		/* closed: no record, not a socket,
+					 * or a record without its fd */
+	uint32_t	bad_blobs;	/* blobs refused (reason in detail) */
+};
+
+/*
+ * Takes the handed-over connections out of fds[0..n) (as filled by
+ * shms_listen_fds()): every entry named SHMS_HANDOFF_BLOB_NAME is read
+ * and parsed (it must be a regular file sealed against writes, at most
+ * SHMS_HANDOFF_BLOB_MAX) and closed; every entry named
+ * SHMS_HANDOFF_CONN_NAME is matched by its identity to a record: a match
+ * is kept in *hp, a socket without a record is shut down and closed
+ * (its stream position is unknown). Both kinds get fd -1 in fds, so what
+ * is left are the listening sockets. *hp is set even when nothing was
+ * handed over. Returns the number of connections taken, or -ENOMEM /
+ * -EINVAL (nothing changed then). A bad blob is not an error: its
+ * connections are closed and counted.
+ */
+SHMS_EXPORT int shms_handoff_take(struct shms_handoff_in **hp,
+    struct shms_listen_fd *fds, size_t n);
+SHMS_EXPORT size_t shms_handoff_count(const struct shms_handoff_in *h);
+/*
+ * Connection i (< count): its fd (now the caller's) and record (valid
+ * until shms_handoff_release()). Returns the fd.
+ */
+SHMS_EXPORT int shms_handoff_conn(const struct shms_handoff_in *h, size_t i,
+    struct shms_handoff_rec *rec);
+SHMS_EXPORT void shms_handoff_stats(const struct shms_handoff_in *h,
+    struct shms_handoff_stats *st);
+/* Why a blob was refused, or "". */
+SHMS_EXPORT const char *shms_handoff_detail(const struct shms_handoff_in *h);
+/*
+ * Tells the fd store that `taken' connections were taken (before
+ * READY=1): "FDSTOREREMOVE=1, FDNAME=shms-conn, X_SHMS_CONNS_TAKEN=n",
+ * then "FDSTOREREMOVE=1, FDNAME=shms-blob", so systemd does not pass them
+ * again; then frees h (NULL is fine). Returns what shms_notify() does.
+ */
+SHMS_EXPORT int shms_handoff_release(struct shms_handoff_in *h,
+    size_t taken);
 
 #ifdef __cplusplus
 }

@@ -112,7 +112,7 @@ test_malformed(void **state)
 		{ "self", "+1", NULL },
 		{ "self", "1x", NULL },
 		{ "self", " 1", NULL },
-		{ "self", "1025", NULL },
+		{ "self", "16385", NULL },
 		{ "self", "99999999999999999999", NULL },
 		{ "x12", "1", NULL },
 		{ "", "1", NULL },
