@@ -167,7 +167,9 @@ numeric(const char *key)
 		"supervisor_pid", "pid", "generation", "uptime_s",
 		"supervisor_uptime_s", "restarts", "stop_ms", "checkpoint_ms",
 		"exec_ms", "ready_ms", "adopt_ms", "total_ms", "overhead_ms",
-		"old_killed", "new_owned_state",
+		"old_killed", "new_owned_state", "handoff_held",
+		"handoff_handed", "handoff_taken", "handoff_closed",
+		"handoff_over_limit", "handoff_refused",
 	};
 	size_t i;
 
@@ -304,6 +306,15 @@ cmd_status(int argc, char **argv, const struct shmctl_opts *g)
 	for (i = 0; i < r.n; i++)
 		if (strcmp(r.key[i], "listen") == 0)
 			printf("  listen: %s\n", ctl_vis(r.val[i]));
+	if (get(&r, "handoff_handed") != NULL)
+		printf("  connections handed over at the last upgrade: %s, "
+		    "taken back %s, closed %s (over limit %s, refused %s); "
+		    "held now %s\n", get_or(&r, "handoff_handed", "0"),
+		    get_or(&r, "handoff_taken", "0"),
+		    get_or(&r, "handoff_closed", "0"),
+		    get_or(&r, "handoff_over_limit", "0"),
+		    get_or(&r, "handoff_refused", "0"),
+		    get_or(&r, "handoff_held", "0"));
 	if (strcmp(get_or(&r, "last_result", "none"), "none") == 0) {
 		printf("  last upgrade: none\n");
 		return CTL_EXIT_OK;

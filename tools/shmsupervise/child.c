@@ -55,7 +55,7 @@ build_env(const struct passfd *pf, int npf, char **pidslot)
 	static char fds[32], dir[PATH_MAX + 16], svc[SHMS_NAME_MAX + 32],
 	    nsock[PATH_MAX + 16], pid[32];
 	static char names[SUP_PASSFD_MAX * (SHMS_FDNAME_MAX + 1) + 32];
-	size_t n = 0, i, k = 0;
+	size_t n = 0, i, k = 0, m;
 	char **env;
 	int j;
 
@@ -67,11 +67,12 @@ build_env(const struct passfd *pf, int npf, char **pidslot)
 		if (!env_is_ours(environ[i]))
 			env[k++] = environ[i];
 	snprintf(fds, sizeof(fds), "LISTEN_FDS=%d", npf);
-	strlcpy(names, "LISTEN_FDNAMES=", sizeof(names));
-	for (j = 0; j < npf; j++) {
+	/* Appended in place: strlcat would rescan thousands of names. */
+	m = strlcpy(names, "LISTEN_FDNAMES=", sizeof(names));
+	for (j = 0; j < npf && m < sizeof(names); j++) {
 		if (j > 0)
-			strlcat(names, ":", sizeof(names));
-		strlcat(names, pf[j].name, sizeof(names));
+			names[m++] = ':';
+		m += strlcpy(names + m, pf[j].name, sizeof(names) - m);
 	}
 	snprintf(dir, sizeof(dir), "SHMSTATE_DIR=%s", conf.root);
 	snprintf(svc, sizeof(svc), "SHMSTATE_SERVICE=%s", conf.name);

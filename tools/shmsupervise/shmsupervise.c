@@ -7,6 +7,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <errno.h>
@@ -121,6 +122,7 @@ usage(void)
 	    "\t[--listen ...] [--stop-signal SIG] [--stop-timeout SEC]\n"
 	    "\t[--ready-timeout SEC] [--max-restarts N] [--restart-window SEC]\n"
 	    "\t[--backoff-max SEC] [--pidfile PATH] [--dir STATEDIR] [-d]\n"
+	    "\t[--max-handoff-conns N] [--max-handoff-blob BYTES]\n"
 	    "\t-- BINARY [ARG ...]\n");
 	exit(EXIT_USAGE);
 }
@@ -281,11 +283,12 @@ start_child_fd(const char *binary, int binfd)
 	char err[512];
 	int i, npf = 0;
 
-	/* The listening sockets; fds held in the fd store will follow. */
+	/* The listening sockets, then what the fd store holds. */
 	for (i = 0; i < conf.nls; i++) {
 		pf[npf].fd = conf.ls[i].fd;
 		pf[npf++].name = conf.ls[i].name;
 	}
+	npf += fdstore_passfds(pf + npf, SUP_PASSFD_MAX - npf);
 	child_forget(&ch);
 	if (child_start(&ch, binary, binfd, pf, npf, err, sizeof(err)) == -1) {
 		log_warnx("%s: cannot start: %s", binary, err);
@@ -301,9 +304,11 @@ start_child_fd(const char *binary, int binfd)
 		crash(err);
 		return;
 	}
+	fdstore_passed(ch.pid);
 	deadline_ready = ch.t_fork + (uint64_t)conf.ready_timeout_ms * 1000000;
 	deadline_kill = 0;
-	log_info("started %s, pid %ld", binary, (long)ch.pid);
+	log_info("started %s, pid %ld%s", binary, (long)ch.pid,
+	    fdstore_held() > 0 ? " with connections handed over" : "");
 	if (state != ST_UPGRADING)
 		set_state(ST_STARTING);
 	else
@@ -400,13 +405,15 @@ upgrade_done(const char *result)
 	struct ctl_buf b = { .len = 0 };
 
 	report_finish(result);
-	if (strcmp(result, "ok") == 0) {
+	if (strcmp(result, "ok") == 0 || strcmp(result, "degraded") == 0) {
 		log_info("%s done: %s, pid %ld: stop %.3f ms (checkpoint "
 		    "%.3f ms), exec %.3f ms, ready %.3f ms (adopt %.3f ms), "
 		    "total %.3f ms, supervisor overhead %.3f ms", up.kind,
 		    up.to, (long)ch.pid, last.stop_ms, last.ckpt_ms,
 		    last.exec_ms, last.ready_ms, last.adopt_ms, last.total_ms,
 		    last.overhead_ms);
+		if (up.reason[0] != '\0')
+			log_warnx("%s %s: %s", up.kind, result, up.reason);
 		ctl_addf(&b, "ok %s to %s\n", up.kind, up.to);
 	} else {
 		log_warnx("%s %s: %s", up.kind, result, up.reason);
@@ -648,8 +655,12 @@ on_exit_child(int wstatus)
 static void
 on_ready(uint64_t now)
 {
+	int degraded;
+
 	if (ch.ready)
 		return;
+	/* It has taken what it will take of the handed-over connections. */
+	degraded = fdstore_commit(ch.pid);
 	ch.ready = 1;
 	ch.t_ready = now;
 	/* Exec and READY seen in one late wake-up: exec was no later. */
@@ -664,7 +675,12 @@ on_ready(uint64_t now)
 		if (ch.seen & SHMS_NOTIFY_ADOPT_US)
 			up.adopt_us = ch.adopt_us;
 		set_state(ST_READY);
-		upgrade_done("ok");
+		if (degraded)
+			snprintf(up.reason, sizeof(up.reason), "%u of %u "
+			    "connection(s) handed over were closed (not taken "
+			    "by the new binary, or over the limit)",
+			    fdstore_counts()->closed, fdstore_counts()->handed);
+		upgrade_done(degraded ? "degraded" : "ok");
 		return;
 	}
 	if (state == ST_UPGRADING && up.phase == UP_ROLLBACK) {
@@ -718,6 +734,7 @@ begin_upgrade(const char *kind, const char *to, int waiter, char *why,
 	if (check_binary(to, abs, sizeof(abs), why, whylen) == -1)
 		return -1;
 	memset(&up, 0, sizeof(up));
+	fdstore_new_round();
 	up.waiter = waiter;
 	/* Keep the running file: the path may be replaced by then. */
 	up.from_fd = ch.binfd;
@@ -786,6 +803,16 @@ status_reply(int conn)
 	ctl_addf(&b, "supervisor_uptime_s %.3f\n",
 	    ms_between(t_start, now) / 1000);
 	ctl_addf(&b, "restarts %u\n", restarts);
+	{
+		const struct fdstore_counts *fc = fdstore_counts();
+
+		/* The last handoff: handed, taken, closed (+ why). */
+		ctl_addf(&b, "handoff_held %d\nhandoff_handed %u\n"
+		    "handoff_taken %u\nhandoff_closed %u\n"
+		    "handoff_over_limit %u\nhandoff_refused %u\n",
+		    fdstore_held(), fc->handed, fc->taken, fc->closed,
+		    fc->over_limit, fc->refused);
+	}
 	if (ch.status[0] != '\0')
 		ctl_kv(&b, "service_status", ch.status);
 	for (i = 0; i < conf.nls; i++)
@@ -836,6 +863,25 @@ sup_conn_gone(int conn)
 
 /* ---- events */
 
+/* fds that came with a notification: into the fd store, or closed. */
+static void
+handle_notify_fds(const struct shms_notify_msg *m)
+{
+	int *fds, n = notify_fds(&fds), i;
+
+	if (n == 0)
+		return;
+	if (!(m->seen & SHMS_NOTIFY_FDSTORE)) {
+		log_warnx("notify: %d fd(s) without FDSTORE=1 closed", n);
+		for (i = 0; i < n; i++)
+			close(fds[i]);
+		return;
+	}
+	/* Stopping for good: no next child will take them. */
+	fdstore_add(m->seen & SHMS_NOTIFY_FDNAME ? m->fdname : "", fds, n,
+	    !(stop_requested || state == ST_STOPPING));
+}
+
 static void
 handle_notify(void)
 {
@@ -850,6 +896,8 @@ handle_notify(void)
 		if (rc == 0)
 			continue;
 		log_debug("notify from %ld: seen 0x%x", (long)from, m.seen);
+		handle_notify_fds(&m);
+		fdstore_report(from, &m);
 		ch.seen |= m.seen;
 		if (m.seen & SHMS_NOTIFY_STATUS)
 			strlcpy(ch.status, m.status, sizeof(ch.status));
@@ -1139,6 +1187,28 @@ take_lock(void)
 		fatal("%s", path);
 }
 
+/*
+ * Handed-over connections are held here and passed on (each passed fd is
+ * briefly open twice in the forked child): the soft limit goes to the
+ * hard one.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("setrlimit RLIMIT_NOFILE");
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
+	    RLIM_INFINITY && rl.rlim_cur < 2 * (rlim_t)conf.max_handoff_conns +
+	    256)
+		log_warnx("open files limit %lu is low for --max-handoff-conns "
+		    "%u", (unsigned long)rl.rlim_cur, conf.max_handoff_conns);
+}
+
 static void
 open_signals(void)
 {
@@ -1162,7 +1232,7 @@ open_signals(void)
 enum {
 	OPT_LISTEN = 256, OPT_STOPSIG, OPT_STOPTMO, OPT_READYTMO,
 	OPT_MAXRESTARTS, OPT_WINDOW, OPT_BACKOFF, OPT_PIDFILE, OPT_DIR,
-	OPT_NAME,
+	OPT_NAME, OPT_MAXHOCONNS, OPT_MAXHOBLOB,
 };
 
 static const struct option longopts[] = {
@@ -1171,6 +1241,8 @@ static const struct option longopts[] = {
 	{ "stop-signal",	required_argument,	NULL, OPT_STOPSIG },
 	{ "stop-timeout",	required_argument,	NULL, OPT_STOPTMO },
 	{ "ready-timeout",	required_argument,	NULL, OPT_READYTMO },
+	{ "max-handoff-conns",	required_argument,	NULL, OPT_MAXHOCONNS },
+	{ "max-handoff-blob",	required_argument,	NULL, OPT_MAXHOBLOB },
 	{ "max-restarts",	required_argument,	NULL, OPT_MAXRESTARTS },
 	{ "restart-window",	required_argument,	NULL, OPT_WINDOW },
 	{ "backoff-max",	required_argument,	NULL, OPT_BACKOFF },
@@ -1196,6 +1268,8 @@ main(int argc, char *argv[], char *envp[])
 	conf.max_restarts = 5;
 	conf.restart_window_s = 60;
 	conf.backoff_max_ms = 30000;
+	conf.max_handoff_conns = 4096;
+	conf.max_handoff_blob = 64u << 20;
 
 	while ((ch_ = getopt_long(argc, argv, "+dh", longopts, NULL)) != -1) {
 		switch (ch_) {
@@ -1245,6 +1319,27 @@ main(int argc, char *argv[], char *envp[])
 		case OPT_BACKOFF:
 			conf.backoff_max_ms = parse_secs("--backoff-max",
 			    optarg, 3600);
+			break;
+		case OPT_MAXHOCONNS:
+			conf.max_handoff_conns = (unsigned)strtonum(optarg, 0,
+			    SUP_HANDOFF_CONNS_CAP, &errstr);
+			if (errstr != NULL) {
+				fprintf(stderr, "shmsupervise: "
+				    "--max-handoff-conns: '%s' is %s (0..%d)\n",
+				    optarg, errstr, SUP_HANDOFF_CONNS_CAP);
+				usage();
+			}
+			break;
+		case OPT_MAXHOBLOB:
+			conf.max_handoff_blob = (uint64_t)strtonum(optarg, 0,
+			    SHMS_HANDOFF_BLOB_MAX, &errstr);
+			if (errstr != NULL) {
+				fprintf(stderr, "shmsupervise: "
+				    "--max-handoff-blob: '%s' is %s (0..%u "
+				    "bytes)\n", optarg, errstr,
+				    SHMS_HANDOFF_BLOB_MAX);
+				usage();
+			}
 			break;
 		case OPT_PIDFILE:
 			conf.pidfile = optarg;
@@ -1315,6 +1410,7 @@ main(int argc, char *argv[], char *envp[])
 		}
 	}
 	atexit(cleanup);
+	raise_nofile();
 	open_signals();
 	/* Orphans of the service become ours to reap, not init's. */
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
@@ -1336,6 +1432,7 @@ main(int argc, char *argv[], char *envp[])
 	t_start = now_ns();
 	start_child(conf.binary);
 	loop();
+	fdstore_drop("supervisor stopping");
 
 	if (stop_waiter != -1)
 		control_reply(stop_waiter, exit_code ? "error stopped after "

@@ -107,6 +107,8 @@ struct config {
 	unsigned	 max_restarts, restart_window_s, backoff_max_ms;
 	const char	*pidfile;
 	int		 debug;
+	unsigned	 max_handoff_conns;	/* --max-handoff-conns */
+	uint64_t	 max_handoff_blob;	/* --max-handoff-blob, bytes */
 };
 
 /* shmsupervise.c */
@@ -132,6 +134,8 @@ int	 notify_open(const char *dir, char *addr, size_t addrlen);
  */
 int	 notify_recv(int s, const struct child *c,
 	    struct shms_notify_msg *msg, pid_t *pid, uint64_t *when);
+/* fds that came with the last message notify_recv() returned 1 for. */
+int	 notify_fds(int **fds);
 
 /* child.c */
 /*
@@ -144,7 +148,11 @@ struct passfd {
 	int		 fd;
 	const char	*name;
 };
-#define SUP_PASSFD_MAX	SUP_LISTEN_MAX	/* + the fd store's size, later */
+#define SUP_HANDOFF_CONNS_CAP	8192	/* --max-handoff-conns at most: their
+					 * names must fit LISTEN_FDNAMES */
+#define SUP_HANDOFF_BLOBS	4	/* handoff blobs held at once */
+#define SUP_PASSFD_MAX	(SUP_LISTEN_MAX + SUP_HANDOFF_CONNS_CAP + \
+			    SUP_HANDOFF_BLOBS)
 
 /*
  * Starts binary with the npf fds of pf. binfd >= 0: exec that file
@@ -161,6 +169,31 @@ unsigned child_errlines(const struct child *c,
 	    char out[][SUP_ERR_LINE_MAX], unsigned n);
 void	 child_describe_exit(int wstatus, char *buf, size_t len);
 void	 child_signal(struct child *c, int sig);
+
+/* fdstore.c: connections handed over between two children. */
+struct fdstore_counts {
+	unsigned	handed;		/* connections a child handed over */
+	unsigned	taken;		/* ... that the next child took */
+	unsigned	closed;		/* ... closed: nobody took them, over
+					 * the limit, refused, stopping */
+	unsigned	over_limit;	/* over --max-handoff-conns */
+	unsigned	refused;	/* not a socket / not a sealed blob */
+};
+/* Takes fds received with FDSTORE=1 and FDNAME=name; keep 0: close. */
+void	 fdstore_add(const char *name, const int *fds, int n, int keep);
+/* Appends the held fds to pf (at most max); returns how many. */
+int	 fdstore_passfds(struct passfd *pf, int max);
+/* The child that got them (after a successful start). */
+void	 fdstore_passed(pid_t pid);
+/* X_SHMS_CONNS_TAKEN= / FDSTOREREMOVE= from pid. */
+void	 fdstore_report(pid_t pid, const struct shms_notify_msg *m);
+/* pid is ready: let go of what it got. Returns 1 if some were not taken. */
+int	 fdstore_commit(pid_t pid);
+/* Shuts down and closes everything held. */
+void	 fdstore_drop(const char *why);
+int	 fdstore_held(void);
+void	 fdstore_new_round(void);
+const struct fdstore_counts *fdstore_counts(void);
 
 /* control.c */
 int	 control_open(const char *dir, char *err, size_t errlen);

@@ -361,6 +361,20 @@ mono_from_real(const struct timespec *ts)
 	return now - (real - then);
 }
 
+/* fds of the message notify_recv() returned last; the caller owns them. */
+static int	rfds[SHMS_NOTIFY_FDS_MAX];
+static int	nrfds;
+
+int
+notify_fds(int **fds)
+{
+	int n = nrfds;
+
+	*fds = rfds;
+	nrfds = 0;
+	return n;
+}
+
 int
 notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
     pid_t *pidp, uint64_t *when)
@@ -404,18 +418,24 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 			int *fds = (int *)CMSG_DATA(h), i, k;
 
 			k = (int)((h->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			/*
-			 * TODO(sup): keep them in an fd store for the next
-			 * child (FDSTORE=1, issue 6). Until then, never leak.
-			 */
-			for (i = 0; i < k; i++)
+			for (i = 0; i < k && nfds < SHMS_NOTIFY_FDS_MAX; i++)
+				rfds[nfds++] = fds[i];
+			for (; i < k; i++)
 				close(fds[i]);
-			nfds += k;
 		}
 	}
-	if (nfds > 0)
-		log_warnx("notify: dropped %d passed fd(s): no fd store yet",
+	nrfds = 0;
+	/* Kept only for a well-formed message from the child (below). */
+	if (nfds > 0 && (cred == NULL || (mh.msg_flags & MSG_TRUNC) ||
+	    c->pid == 0 || (cred->pid != c->pid &&
+	    (c->mainpid == 0 || cred->pid != c->mainpid)) ||
+	    (cred->uid != geteuid() && geteuid() != 0))) {
+		for (int i = 0; i < nfds; i++)
+			close(rfds[i]);
+		log_warnx("notify: dropped %d fd(s) passed by a stranger",
 		    nfds);
+		nfds = 0;
+	}
 	if (mh.msg_flags & MSG_CTRUNC)
 		log_warnx("notify: control data truncated");
 	if (cred == NULL) {
@@ -442,8 +462,11 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 	if ((rc = shms_notify_parse(buf, (size_t)n, msg)) != 0) {
 		log_warnx("notify: malformed message from pid %ld dropped: %s",
 		    (long)cred->pid, shms_strerror(rc));
+		for (int i = 0; i < nfds; i++)
+			close(rfds[i]);
 		return 0;
 	}
+	nrfds = nfds;
 	*pidp = cred->pid;
 	*when = mono_from_real(ts);
 	return 1;
