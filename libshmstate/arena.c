@@ -252,18 +252,28 @@ arena_grow(void *ctx, uint64_t new_size)
 	uint64_t old = a->info.payload_len, end = a->payload_off + new_size;
 	int rc;
 
-	if (a->payload_off + new_size > a->map_len)
+	if (a->payload_off + new_size > a->map_len) {
+		snprintf(a->heap.detail, sizeof(a->heap.detail), "growing "
+		    "to %ju bytes: past the arena's maximum of %ju bytes",
+		    (uintmax_t)new_size,
+		    (uintmax_t)(a->map_len - a->payload_off));
 		return SHMS_ENOSPACE;
-	if (ftruncate(a->fd, (off_t)end) != 0)
-		return -errno;
+	}
+	if (ftruncate(a->fd, (off_t)end) != 0) {
+		rc = -errno;
+		snprintf(a->heap.detail, sizeof(a->heap.detail), "growing "
+		    "to %ju bytes: ftruncate: %s", (uintmax_t)new_size,
+		    strerror(-rc));
+		return rc;
+	}
 	rc = shms__reserve(a->fd, a->payload_off + old, new_size - old);
 	if (rc == 0)
 		rc = map_range(a, a->payload_off + old, new_size - old, 0);
 	if (rc != 0) {
 		/* A full tmpfs: give the pages back, keep what we had. */
 		(void)ftruncate(a->fd, (off_t)(a->payload_off + old));
-		snprintf(a->heap.detail, sizeof(a->heap.detail), "%s: growing "
-		    "to %ju bytes: %s", a->file, (uintmax_t)new_size,
+		snprintf(a->heap.detail, sizeof(a->heap.detail), "growing "
+		    "to %ju bytes: %s", (uintmax_t)new_size,
 		    shms_strerror(rc));
 		return rc == -ENOSPC ? SHMS_ENOSPACE : rc;
 	}
@@ -304,7 +314,8 @@ arena_new(struct shms_svc *svc, const char *name, const char *layout,
 	if (layout != NULL && shms__name_valid(layout) != 0)
 		return shms__fail(svc, SHMS_ENAME, "invalid layout name");
 	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return -ENOMEM;
+		return shms__fail(svc, -ENOMEM, "arena %s: allocating the "
+		    "handle: %s", name, strerror(ENOMEM));
 	a->svc = svc;
 	a->fd = -1;
 	a->flags = flags;
@@ -312,7 +323,8 @@ arena_new(struct shms_svc *svc, const char *name, const char *layout,
 	if ((flags & SHMS_ARENA_THREADSAFE) &&
 	    (rc = pthread_mutex_init(&a->mu, NULL)) != 0) {
 		free(a);
-		return -rc;
+		return shms__fail(svc, -rc, "arena %s: pthread_mutex_init: %s",
+		    name, strerror(rc));
 	}
 	*out = a;
 	return 0;

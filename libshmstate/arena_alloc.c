@@ -256,8 +256,12 @@ heap_grow(struct shms__arena_heap *h, uint64_t need)
 	if (SHMS__PM_KIND(e) == SHMS__PM_FREE && SHMS__PM_NPAGES(e) < need)
 		need -= SHMS__PM_NPAGES(e);
 	if (h->grow == NULL || old >= h->max_size ||
-	    need > (h->max_size - old) >> PSHIFT)
+	    need > (h->max_size - old) >> PSHIFT) {
+		snprintf(h->detail, sizeof(h->detail), "full: %ju more "
+		    "pages needed, %ju bytes of at most %ju in use",
+		    (uintmax_t)need, (uintmax_t)old, (uintmax_t)h->max_size);
 		return SHMS_ENOSPACE;
+	}
 	want = old + (need << PSHIFT);
 	if (want < old + old / 4)
 		want = old + old / 4;
