@@ -16,9 +16,10 @@
  *
  * Stop: the workers stop accepting, then close each connection at its next
  * request boundary (no request executing, every reply sent; a value being
- * received is finished first), or at the --stop-timeout deadline. That
- * boundary is where connection handoff (issue 6) will pass the fd and its
- * unread bytes on instead of closing.
+ * received is finished first), or at the --stop-timeout deadline. Under
+ * a supervisor ($NOTIFY_SOCKET) the connection is parked there instead,
+ * with its unread bytes, for handoff.c to hand over; connections handed
+ * to us join the workers in workers_start().
  */
 #include <errno.h>
 #include <stdint.h>
@@ -82,7 +83,7 @@ conn_release(struct server *srv, struct conn *c)
 }
 
 static void
-conn_close(struct worker *w, struct conn *c)
+conn_unlink(struct worker *w, struct conn *c)
 {
 	if (c->lprev != NULL)
 		c->lprev->lnext = c->lnext;
@@ -91,6 +92,12 @@ conn_close(struct worker *w, struct conn *c)
 	if (c->lnext != NULL)
 		c->lnext->lprev = c->lprev;
 	w->nconns--;
+}
+
+static void
+conn_close(struct worker *w, struct conn *c)
+{
+	conn_unlink(w, c);
 	close(c->fd);	/* also removes it from the epoll set */
 	conn_release(w->srv, c);
 	free(c);
@@ -98,6 +105,30 @@ conn_close(struct worker *w, struct conn *c)
 }
 
 static void conn_set_events(struct worker *w, struct conn *c, int ev);
+
+/*
+ * A stop reached c's request boundary: close it, or under a supervisor
+ * park it (fd open, unread bytes kept) for handoff_send().
+ */
+static void
+conn_end(struct worker *w, struct conn *c)
+{
+	struct server *srv = w->srv;
+
+	if (!srv->handoff) {
+		conn_close(w, c);
+		return;
+	}
+	conn_unlink(w, c);
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	c->w = NULL;
+	c->lprev = NULL;
+	pthread_mutex_lock(&srv->park_lock);
+	c->lnext = srv->parked;
+	srv->parked = c;
+	pthread_mutex_unlock(&srv->park_lock);
+	__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
+}
 
 /*
  * Closes after an error reply without losing it: a close() with unread
@@ -278,7 +309,7 @@ conn_drive(struct worker *w, struct conn *c)
 		}
 		c->blocked_since = 0;
 		if (w->draining && conn_idle(c)) {
-			conn_close(w, c);
+			conn_end(w, c);
 			return;
 		}
 		/*
@@ -305,12 +336,38 @@ conn_drive(struct worker *w, struct conn *c)
 	conn_set_events(w, c, ev);
 }
 
+/*
+ * Puts c (its fd open, counted in curr_conns) in w's epoll set and list.
+ * Returns 0, or -1 with nothing done. ev: the first events to watch.
+ */
+static int
+conn_attach(struct worker *w, struct conn *c, uint32_t ev)
+{
+	struct epoll_event e;
+
+	c->w = w;
+	memset(&e, 0, sizeof(e));
+	e.events = ev;
+	e.data.ptr = c;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) {
+		log_warn("epoll_ctl");
+		return -1;
+	}
+	c->epoll_events = (int)e.events;
+	c->lprev = NULL;
+	c->lnext = w->conns;
+	if (w->conns != NULL)
+		w->conns->lprev = c;
+	w->conns = c;
+	w->nconns++;
+	return 0;
+}
+
 /* Makes fd (accepted, counted in curr_conns) a connection of w. */
 static void
 conn_add(struct worker *w, int fd)
 {
 	struct server *srv = w->srv;
-	struct epoll_event e;
 	struct conn *c;
 	int one = 1;
 
@@ -323,24 +380,13 @@ conn_add(struct worker *w, int fd)
 		return;
 	}
 	c->fd = fd;
-	c->w = w;
 	c->last_active = sc_now();
-	memset(&e, 0, sizeof(e));
-	e.events = EPOLLIN | EPOLLRDHUP;
-	e.data.ptr = c;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
-		log_warn("epoll_ctl");
+	if (conn_attach(w, c, EPOLLIN | EPOLLRDHUP) < 0) {
 		close(fd);
 		free(c);
 		__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
 		return;
 	}
-	c->epoll_events = (int)e.events;
-	c->lnext = w->conns;
-	if (w->conns != NULL)
-		w->conns->lprev = c;
-	w->conns = c;
-	w->nconns++;
 	STAT_INC(&w->st, total_conns);
 }
 
@@ -462,7 +508,7 @@ worker_begin_drain(struct worker *w)
 	for (c = w->conns; c != NULL; c = next) {
 		next = c->lnext;
 		if (conn_idle(c))
-			conn_close(w, c);
+			conn_end(w, c);
 	}
 }
 
@@ -576,6 +622,28 @@ workers_start(struct server *srv)
 	}
 	/* Set before any worker runs: `stats' reads it from workers. */
 	srv->nworkers = settings.threads;
+	/*
+	 * Connections handed over by our predecessor, dealt round robin.
+	 * EPOLLOUT fires at once: the first event processes what they
+	 * brought along (unsent output, the start of a request).
+	 */
+	for (i = 0; srv->handed != NULL; i++) {
+		struct conn *c = srv->handed;
+		int one = 1;
+
+		srv->handed = c->lnext;
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		__atomic_add_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
+		if (conn_attach(&srv->workers[i % settings.threads], c,
+		    EPOLLIN | EPOLLRDHUP | EPOLLOUT) < 0) {
+			close(c->fd);
+			conn_release(srv, c);
+			free(c);
+			__atomic_sub_fetch(&srv->curr_conns, 1,
+			    __ATOMIC_RELAXED);
+		}
+	}
 	for (i = 0; i < settings.threads; i++) {
 		rc = pthread_create(&srv->workers[i].tid, NULL, worker_main,
 		    &srv->workers[i]);

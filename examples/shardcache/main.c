@@ -121,15 +121,19 @@ listen_unix(void)
 static void
 open_listeners(void)
 {
-	struct shms_listen_fd fds[SC_LISTEN_MAX];
+	struct shms_listen_fd *fds = NULL;
 	int n, i, type;
 	socklen_t len = sizeof(type);
 
-	n = shms_listen_fds(fds, SC_LISTEN_MAX, SHMS_LISTEN_UNSETENV);
+	n = shms_listen_fds_alloc(&fds, SHMS_LISTEN_UNSETENV);
 	if (n < 0)
 		fatalx("LISTEN_FDS: %s", shms_strerror(n));
 	if (n > 0) {
+		/* Connections handed over come along; the rest listen. */
+		handoff_take(&srv, fds, n);
 		for (i = 0; i < n; i++) {
+			if (fds[i].fd < 0)
+				continue;
 			if (getsockopt(fds[i].fd, SOL_SOCKET, SO_TYPE, &type,
 			    &len) < 0 || type != SOCK_STREAM) {
 				log_warnx("passed fd %d (%s) is not a stream "
@@ -138,6 +142,7 @@ open_listeners(void)
 			}
 			add_lfd(fds[i].fd);
 		}
+		free(fds);
 		if (srv.nlfds == 0)
 			fatalx("no usable socket in LISTEN_FDS");
 		log_info("serving %u passed socket(s)", srv.nlfds);
@@ -189,6 +194,10 @@ main(int argc, char **argv)
 
 	srv.started = sc_now();
 	pthread_mutex_init(&srv.stats_lock, NULL);
+	pthread_mutex_init(&srv.park_lock, NULL);
+	/* Supervised: connections outlive us (handoff.c). */
+	srv.handoff = getenv("NOTIFY_SOCKET") != NULL &&
+	    getenv("NOTIFY_SOCKET")[0] != '\0';
 	open_listeners();
 	if (store_init(&srv.store, settings.shards, settings.maxbytes,
 	    settings.item_max) < 0)
@@ -219,6 +228,8 @@ main(int argc, char **argv)
 	log_info("stopping on signal %d", sig);
 	(void)shms_notify("STOPPING=1");
 	workers_stop(&srv);
+	/* Before the checkpoint: its notification may start our successor. */
+	handoff_send(&srv);
 	rc = srv.state->save(&srv);
 	srv.state->close(&srv);
 	store_destroy(&srv.store);

@@ -409,6 +409,19 @@ int	proto_process(struct server *srv, struct conn *c);
 /* Frees what a connection holds (item in flight, buffers); not the fd. */
 void	conn_release(struct server *srv, struct conn *c);
 
+/* ---- handoff.c ---- */
+
+struct shms_listen_fd;
+
+/*
+ * Takes the connections handed over to this process out of fds (their
+ * entries become -1) into srv->handed, and tells the fd store how many
+ * it took (before READY=1). Call before workers_start().
+ */
+void	handoff_take(struct server *srv, struct shms_listen_fd *fds, int n);
+/* After workers_stop(): hands srv->parked over (or closes them). */
+void	handoff_send(struct server *srv);
+
 /* ---- state.c ---- */
 
 /*
@@ -451,6 +464,17 @@ struct server {
 	struct sc_state_info	 state_info;
 	pthread_mutex_t		 stats_lock;
 	struct wstats		 stats_base;	/* at the last reset */
+	/*
+	 * Connection handoff (handoff.c): under a supervisor, a stop parks
+	 * each connection at its request boundary instead of closing it,
+	 * and hands the parked ones over; a start takes what was handed.
+	 */
+	int			 handoff;	/* $NOTIFY_SOCKET was set */
+	pthread_mutex_t		 park_lock;
+	struct conn		*parked;	/* linked by lnext */
+	struct conn		*handed;	/* taken, for workers_start */
+	uint32_t		 ho_handed, ho_taken, ho_closed;
+	uint32_t		 ho_sent;	/* handed over at our stop */
 };
 
 struct wstats *conn_wstats(struct conn *c);

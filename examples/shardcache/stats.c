@@ -195,4 +195,8 @@ stats_shmstate(struct server *srv, struct sbuf *out)
 	STAT_U64("last_checkpoint_items", si->last_ckpt_items);
 	STAT_U64("shards", srv->store.nshards);
 	STAT_U64("layout_version", SC_LAYOUT_VERSION);
+	/* Connections our predecessor handed over at the last upgrade. */
+	STAT_U64("handoff_conns_handed", srv->ho_handed);
+	STAT_U64("handoff_conns_taken", srv->ho_taken);
+	STAT_U64("handoff_conns_closed", srv->ho_closed);
 }
