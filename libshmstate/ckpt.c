@@ -275,7 +275,7 @@ int
 shms_ckpt_commit(struct shms_ckpt *ck, unsigned flags, uint64_t *generation)
 {
 	struct shms_svc *svc;
-	int dirfd, rc = 0;
+	int dirfd, synced, rc = 0;
 	size_t i;
 
 	if (ck == NULL)
@@ -304,20 +304,19 @@ shms_ckpt_commit(struct shms_ckpt *ck, unsigned flags, uint64_t *generation)
 		goto fail;
 	}
 	/*
-	 * Committed. If the rename may not be durable (a disk-backed root),
-	 * say so and keep the previous generation's files as the fallback.
+	 * Committed: every adopter from now on sees the new generation, so
+	 * the commit succeeded whatever follows. Removing the previous
+	 * generation is best effort: if the directory fsync failed (a
+	 * disk-backed root), the rename may not survive a power loss, so
+	 * its files stay as the fallback; the next commit removes them.
 	 */
-	if (fsync(dirfd) < 0 && errno != EINVAL) {
-		rc = -errno;
-		shms__fail(svc, rc, "%s: fsync after commit of generation %"
-		    PRIu64 ": %s", shms_svc_path(svc), ck->generation,
-		    shms_strerror(rc));
-	} else if (!(flags & SHMS_CKPT_KEEP_OLD))
+	synced = fsync(dirfd) == 0 || errno == EINVAL;
+	if (synced && !(flags & SHMS_CKPT_KEEP_OLD))
 		shms__dir_walk(dirfd, remove_old_cb, ck);
 	if (generation != NULL)
 		*generation = ck->generation;
 	ckpt_free(ck, 0);
-	return rc;
+	return 0;
 fail:
 	shms__unlink(dirfd, SHMS__MANIFEST_TMP);
 	ckpt_free(ck, 1);

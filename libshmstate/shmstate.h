@@ -70,7 +70,8 @@ enum shms_error {
 	SHMS_ESTATE	= -4115,	/* segment in the wrong state for the call */
 	SHMS_ENOSPACE	= -4116,	/* arena full */
 	SHMS_ELIMIT	= -4117,	/* a compile-time bound was exceeded */
-	SHMS_EPERMS	= -4118,	/* unsafe permissions (group/world access) */
+	SHMS_EPERMS	= -4118,	/* unsafe permissions: group/world
+					   access, or a file with hard links */
 	SHMS_ENOTFOUND	= -4119,	/* no such segment in this checkpoint */
 	SHMS_EPROTO	= -4120,	/* malformed message (notify, handoff) */
 };
@@ -233,6 +234,9 @@ SHMS_EXPORT int shms_seg_commit(struct shms_seg *seg, size_t len);
  * then removes the previous generation unless SHMS_CKPT_KEEP_OLD.
  * The handle is freed whatever the result; on failure the previous
  * committed checkpoint is untouched and the new files are removed.
+ * The rename is the commit point: once it succeeded this returns 0. If
+ * the directory fsync after it fails, the older generations are kept
+ * (the next commit removes them) instead of failing a done commit.
  * *generation (may be NULL) receives the committed generation.
  */
 #define SHMS_CKPT_KEEP_OLD	0x1u

@@ -845,12 +845,8 @@ child_case(int op, int mode, int sym, long n, int err, int wfd)
 		snprintf(why + strlen(why), sizeof(why) - strlen(why),
 		    "%ssvc_close: %s", why[0] ? "; " : "", shms_strerror(rc));
 	}
-	/*
-	 * A commit whose rename happened but whose directory fsync failed
-	 * reports the error with the checkpoint committed: its files stay.
-	 */
-	if (op == OP_CKPT && r.rc < 0 && !(sym == F_FSYNC &&
-	    strstr(r.detail, "after commit") != NULL)) {
+	/* A failed commit leaves no file of its own behind. */
+	if (op == OP_CKPT && r.rc < 0) {
 		char what[128] = "";
 		int k = leftovers(service, gen, what, sizeof(what));
 

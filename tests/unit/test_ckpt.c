@@ -37,7 +37,7 @@ struct arm {
 };
 
 static struct arm arm_fallocate, arm_pwrite, arm_renameat, arm_mmap,
-    arm_ftruncate;
+    arm_ftruncate, arm_fsync_dir;
 
 static void
 arm(struct arm *a, int after, int err)
@@ -56,6 +56,7 @@ disarm_all(void)
 	memset(&arm_renameat, 0, sizeof(arm_renameat));
 	memset(&arm_mmap, 0, sizeof(arm_mmap));
 	memset(&arm_ftruncate, 0, sizeof(arm_ftruncate));
+	memset(&arm_fsync_dir, 0, sizeof(arm_fsync_dir));
 }
 
 static int
@@ -82,6 +83,8 @@ void *__real_mmap(void *, size_t, int, int, int, off_t);
 void *__wrap_mmap(void *, size_t, int, int, int, off_t);
 int __real_ftruncate(int, off_t);
 int __wrap_ftruncate(int, off_t);
+int __real_fsync(int);
+int __wrap_fsync(int);
 
 int
 __wrap_fallocate(int fd, int mode, off_t off, off_t len)
@@ -113,6 +116,18 @@ int
 __wrap_ftruncate(int fd, off_t len)
 {
 	return fires(&arm_ftruncate) ? -1 : __real_ftruncate(fd, len);
+}
+
+/* Only a directory's fsync fails: the one after the commit's rename. */
+int
+__wrap_fsync(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    fires(&arm_fsync_dir))
+		return -1;
+	return __real_fsync(fd);
 }
 
 /* Adopts segment name (FULL verify) and compares with fill(seed). */
@@ -601,6 +616,42 @@ manifest_write_fails(void **state)
 	assert_int_equal(shms_svc_close(svc), 0);
 }
 
+/*
+ * The rename is the commit point: a directory fsync failing after it
+ * does not undo the commit. shms_ckpt_commit returns 0 and the new
+ * generation is what adopters get; the previous generation's files stay
+ * (the rename may not be durable yet) until the next commit removes them.
+ */
+static void
+dir_fsync_fails_after_rename(void **state)
+{
+	static const char *const names[] = { "a" };
+	struct shms_svc *svc = open_w(test_service("dirsync"));
+	struct shms_ckpt *ck;
+	struct shms_seg *seg;
+	unsigned char buf[5000];
+	uint64_t gen = 0;
+
+	make_ckpt(svc, names, 1, 3000);
+	assert_int_equal(shms_ckpt_begin(svc, 0, &ck), 0);
+	assert_int_equal(shms_ckpt_seg_create(ck, "a", "lay", 1, 0, &seg), 0);
+	fill(buf, sizeof(buf), 7, 0);
+	assert_int_equal(shms_seg_write(seg, buf, sizeof(buf)), 0);
+	arm(&arm_fsync_dir, 0, EIO);
+	assert_int_equal(shms_ckpt_commit(ck, 0, &gen), 0);
+	assert_true(arm_fsync_dir.hits >= 1);
+	disarm_all();
+	assert_true(gen == 2);
+	expect_payload(svc, "a", 5000, 7);
+	assert_int_equal(count_files(svc, "ckpt.0000000000000001"), 1);
+	/* The next commit, synced, removes every older generation. */
+	make_ckpt(svc, names, 1, 100);
+	assert_int_equal(count_files(svc, "ckpt.0000000000000001"), 0);
+	assert_int_equal(count_files(svc, "ckpt.0000000000000002"), 0);
+	expect_payload(svc, "a", 100, 0);
+	assert_int_equal(shms_svc_close(svc), 0);
+}
+
 static int
 teardown(void **state)
 {
@@ -624,6 +675,8 @@ main(void)
 		cmocka_unit_test_teardown(rename_fails, teardown),
 		cmocka_unit_test_teardown(ftruncate_fails, teardown),
 		cmocka_unit_test_teardown(manifest_write_fails, teardown),
+		cmocka_unit_test_teardown(dir_fsync_fails_after_rename,
+		    teardown),
 	};
 
 	test_root();
