@@ -24,6 +24,7 @@ fuzz_objs_manifest	= $(LIB_OBJS)
 fuzz_objs_arena		= $(LIB_OBJS)
 fuzz_objs_arena_file	= $(LIB_OBJS)
 fuzz_objs_notify	= $(LIB_OBJS)
+fuzz_objs_handoff	= $(LIB_OBJS)
 fuzz_objs_ctlproto	= $(B)/tools/shmsupervise/ctlproto.o
 fuzz_objs_mcproto	= $(SC_LIBOBJS) $(LIB_OBJS)
 fuzz_ldflags_mcproto	= -Wl,--wrap=sc_now
