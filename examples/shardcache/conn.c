@@ -98,7 +98,14 @@ static void
 conn_close(struct worker *w, struct conn *c)
 {
 	conn_unlink(w, c);
-	close(c->fd);	/* also removes it from the epoll set */
+	/*
+	 * close() alone leaves it in the epoll set while another process
+	 * (the supervisor's fd store, holding handed-over connections until
+	 * READY) still has the same open file: events would keep coming
+	 * for a freed conn.
+	 */
+	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
 	conn_release(w->srv, c);
 	free(c);
 	__atomic_sub_fetch(&w->srv->curr_conns, 1, __ATOMIC_RELAXED);
