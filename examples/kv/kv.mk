@@ -1,5 +1,5 @@
-# examples/kv: the key-value demo of copy-mode checkpoint, exec and adopt.
-# It is also what `make run` runs (run-main), until shardcache takes over.
+# examples/kv: the key-value demo of copy-mode checkpoint, exec and adopt
+# (`make run-kv`; `make run` runs shardcache).
 
 KV_BIN		:= $(B)/kv
 
@@ -8,11 +8,11 @@ $(KV_BIN): $(B)/examples/kv/kv.o $(LIB_A)
 
 BINS		+= $(KV_BIN)
 
-# The main job: 1M entries into 2 segments, exec, adopt, verify.
+# The demo: 1M entries into 2 segments, exec, adopt, verify.
 KV_RUN_ENTRIES	?= 1000000
 KV_RUN_SEGMENTS	?= 2
 
-run-main: $(KV_BIN)
+run-kv: $(KV_BIN)
 	$(KV_BIN) -n $(KV_RUN_ENTRIES) -s $(KV_RUN_SEGMENTS)
 
-.PHONY: run-main
+.PHONY: run-kv
