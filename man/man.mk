@@ -36,6 +36,7 @@ install: install-man-links
 # this tree must resolve, counting the links install-man-links makes.
 check-man-coverage:
 	@names=$$(for m in $(MANS); do \
+	    echo "$${m##*/}"; \
 	    for n in $$($(MAN_NAMES) $$m); do echo "$$n.$${m##*.}"; done; \
 	done); \
 	miss=0; \
