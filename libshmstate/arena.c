@@ -864,7 +864,7 @@ shms_arena_seal(struct shms_arena *a, unsigned flags)
 {
 	if (a == NULL)
 		return 0;
-	if ((flags & ~SHMS_ARENA_SUM) != 0) {
+	if ((flags & ~(SHMS_ARENA_SUM | SHMS_ARENA_KEEPMAP)) != 0) {
 		arena_end(a);
 		return -EINVAL;
 	}
@@ -879,6 +879,21 @@ shms_arena_seal(struct shms_arena *a, unsigned flags)
 	a->info.seal_ns = shms__now_ns();
 	hdr_write(a);
 	unlock(a);
+	/*
+	 * Clean now; the page tables go with the process (exit). The
+	 * mapping holds the open file description, and with it the OFD
+	 * ownership lock: release that explicitly, or the successor finds
+	 * the arena still owned.
+	 */
+	if (flags & SHMS_ARENA_KEEPMAP) {
+		struct flock fl;
+
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_UNLCK;
+		fl.l_whence = SEEK_SET;
+		(void)fcntl(a->fd, F_OFD_SETLK, &fl);
+		a->map = NULL;
+	}
 	arena_end(a);
 	return 0;
 }

@@ -512,6 +512,11 @@ struct shms_arena_view {
 #define SHMS_ARENA_POPULATE	0x10u	/* adopt: pre-fault the mapping
 					 * (cheap with huge pages only) */
 #define SHMS_ARENA_SUM		0x20u	/* seal: checksum the payload */
+#define SHMS_ARENA_KEEPMAP	0x40u	/* seal: leave the unmapping to exit(2)
+					 * (a process about to exit: unmapping
+					 * a big arena of 4 KiB pages costs
+					 * ~80 ms/GiB, which exit then overlaps
+					 * with the successor's start) */
 
 /*
  * Creates arena `name' of the application's `layout' at `layout_version'
@@ -627,7 +632,9 @@ SHMS_EXPORT int shms_arena_inspect(struct shms_svc *svc, const char *file,
 /*
  * Planned stop: marks the arena clean (with SHMS_ARENA_SUM, after
  * checksumming the payload, which adopt verifies under
- * SHMS_ARENA_VERIFY), unmaps it and frees the handle whatever the result.
+ * SHMS_ARENA_VERIFY), unmaps it (unless SHMS_ARENA_KEEPMAP: the mapping
+ * then stays until the process exits, and must not be touched) and frees
+ * the handle whatever the result.
  * Every pointer into it becomes invalid. Other threads must be done
  * with it. NULL is a no-op.
  */

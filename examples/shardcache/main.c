@@ -208,15 +208,21 @@ main(int argc, char **argv)
 		srv.state->close(&srv);
 		fatalx("state backend %s failed to start", srv.state->name);
 	}
+	/*
+	 * READY before the workers run: connections handed over to us are
+	 * not read from until then, so that if we fail before READY the
+	 * supervisor can give them back to our predecessor as they were.
+	 * New connections wait in the listen backlog meanwhile.
+	 */
+	(void)shms_notifyf("READY=1\nSTATUS=serving, state %s, restart %s\n"
+	    "X_SHMS_ADOPT_US=%" PRIu64, srv.state->name,
+	    srv.state_info.restart, srv.state_info.adopt_ns / 1000);
 	if ((rc = workers_start(&srv)) < 0)
 		fatalx("starting workers: %s", strerror(-rc));
 	log_info("ready: %u threads, %u shards, %" PRIu64 " MiB, max item %"
 	    PRIu64 " bytes, state %s (%s)", srv.nworkers, srv.store.nshards,
 	    settings.maxbytes >> 20, settings.item_max, srv.state->name,
 	    srv.state_info.restart);
-	(void)shms_notifyf("READY=1\nSTATUS=serving, state %s, restart %s\n"
-	    "X_SHMS_ADOPT_US=%" PRIu64, srv.state->name,
-	    srv.state_info.restart, srv.state_info.adopt_ns / 1000);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -232,6 +238,13 @@ main(int argc, char **argv)
 	handoff_send(&srv);
 	rc = srv.state->save(&srv);
 	srv.state->close(&srv);
+	/*
+	 * Saved and released (the service lock is free): the supervisor
+	 * starts our successor now, while our exit tears down the mappings.
+	 */
+	if (rc >= 0 && settings.state != SC_STATE_NONE)
+		(void)shms_notifyf("X_SHMS_CHECKPOINT_US=%" PRIu64,
+		    srv.state_info.last_ckpt_ns / 1000);
 	store_destroy(&srv.store);
 	free(srv.workers);
 	if (own_unix)

@@ -500,8 +500,7 @@ copy_save(struct server *srv)
 	log_info("state: checkpoint generation %" PRIu64 ": %" PRIu64
 	    " items in %u shards, %.3f s", gen, items, srv->store.nshards,
 	    (double)si->last_ckpt_ns / 1e9);
-	(void)shms_notifyf("X_SHMS_CHECKPOINT_US=%" PRIu64,
-	    si->last_ckpt_ns / 1000);
+	/* X_SHMS_CHECKPOINT_US: main.c, once the state is released. */
 	return 0;
 }
 
