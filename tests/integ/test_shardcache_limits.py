@@ -22,6 +22,41 @@ def rss_kib(pid):
     return 0
 
 
+def latencies(srv, n=300):
+    """p99 and max of n get round trips on one connection, in s."""
+    c = srv.conn()
+    c.send(b"set ping 0 0 4\r\npong\r\n")
+    c.line()
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        c.send(b"get ping\r\n")
+        c.recv_exact(27, timeout=5)
+        lat.append(time.perf_counter() - t0)
+    c.close()
+    lat.sort()
+    return lat[len(lat) * 99 // 100], lat[-1]
+
+
+# "Normal" is measured on the idle server; a floor of 1 ms keeps a busy
+# 2-core test machine's scheduling noise from failing the 10x check.
+def side_client(srv, base, what):
+    p99, mx = latencies(srv)
+    print("limits-p99-%s: %.3f ms (normal %.3f ms, max %.3f ms)" %
+          (what, p99 * 1e3, base * 1e3, mx * 1e3))
+    check("%s: good client p99 %.3f ms within 10x normal" %
+          (what, p99 * 1e3), p99 <= 10 * max(base, 0.001), True)
+
+
+def mem_kib(pid, statedir=None):
+    """RSS of the server plus the shared memory its state uses."""
+    shm = 0
+    if statedir and os.path.isdir(statedir):
+        shm = sum(os.stat(os.path.join(statedir, f)).st_blocks * 512
+                  for f in os.listdir(statedir)) // 1024
+    return rss_kib(pid) + shm
+
+
 def ping(srv, what):
     c = srv.conn()
     t0 = time.time()
@@ -38,6 +73,8 @@ srv = Server("-t", "2", "-m", "8", "-I", "256k", "--state", "none",
              "--output-max", "64k").start()
 pid = srv.proc.pid
 rss0 = rss_kib(pid)
+base_p99 = latencies(srv)[0]
+print("limits-p99-normal: %.3f ms" % (base_p99 * 1e3))
 
 # idle timeout
 idle = srv.conn()
@@ -66,6 +103,7 @@ while time.time() < t_end:
         sent += hog.send(b"get v v v v v v v v v v\r\n" * 100)
     except BlockingIOError:
         time.sleep(0.01)
+side_client(srv, base_p99, "non-reader")
 dt = ping(srv, "a reader that never reads")
 check("good client fast despite the hog (%.3fs)" % dt, dt < 1.0, True)
 rss1 = rss_kib(pid)
@@ -97,6 +135,7 @@ check("flood: bytes within -m", int(st["bytes"]) <= 8 << 20, True)
 c.close()
 rss2 = rss_kib(pid)
 check("flood: rss bounded (%d KiB)" % rss2, rss2 - rss0 < 64 * 1024, True)
+side_client(srv, base_p99, "after-flood")
 
 # 5000 connections at once, 500 of them sending a request one byte at a
 # time (slowloris); a good client is still answered
@@ -108,6 +147,7 @@ NCONN = 5000 if resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 6000 \
     else 900
 srv_main = srv
 srv = Server("-t", "2", "-m", "8", "--state", "none", "-c", "6000").start()
+many_p99 = latencies(srv)[0]
 many = []
 for i in range(NCONN):
     try:
@@ -119,6 +159,8 @@ for b in b"get k\r\n":
     for s in many[:500]:
         s.send(bytes([b]))
     ping(srv, "slowloris byte %r" % bytes([b]))
+    if b == ord("k"):
+        side_client(srv, many_p99, "slowloris-%d-conns" % NCONN)
 answered = 0
 for s in many[:500]:
     s.settimeout(5)
@@ -128,6 +170,7 @@ for s in many[:500]:
         pass
 check("500 slow clients answered", answered, 500)
 rss3 = rss_kib(srv.proc.pid)
+print("limits-mem-%d-conns: %d KiB" % (NCONN, rss3))
 check("%d connections: rss bounded (%d KiB)" % (NCONN, rss3),
       rss3 < 96 * 1024, True)
 for s in many:
@@ -146,6 +189,8 @@ for i in range(20):
         pass
     s.close()
 ping(srv, "after random bytes")
+side_client(srv, base_p99, "after-random-bytes")
+print("limits-mem-state-none: %d KiB (rss; -m 8 MiB)" % mem_kib(pid))
 half.close()
 half2.close()
 check("server still up", srv.proc.poll(), None)
@@ -168,6 +213,10 @@ d = os.path.join(STATE, svc)
 used = sum(os.stat(os.path.join(d, f)).st_blocks * 512 for f in os.listdir(d))
 bound = (8 << 20) * 9 // 8 + 2 * (1 << 20) + 2 * 65536
 check("adopt: shared memory %d <= %d" % (used, bound), used <= bound, True)
+total = mem_kib(srv.proc.pid, d)
+print("limits-mem-adopt: %d KiB (rss + shm; -m 8 MiB)" % total)
+check("adopt: rss + shm %d KiB within -m * 9/8 + 64 MiB" % total,
+      total <= (bound >> 10) + 64 * 1024, True)
 check("adopt: bytes within -m", int(c.stats()["bytes"]) <= 8 << 20, True)
 c.close()
 check("adopt: clean stop", srv.stop(), 0)
