@@ -303,6 +303,66 @@ def case_nottaken():
     check("not taken: supervisor stops cleanly", s.stop(), 0)
 
 
+FAKE = r"""
+import os, signal, socket, sys, time, fcntl
+a = os.environ["NOTIFY_SOCKET"]
+n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+n.connect(a)
+lst = socket.socket(fileno=3)
+n.send(b"READY=1")
+signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
+peer = lst.accept()[0]
+signal.sigwait([signal.SIGTERM])
+r, w = os.pipe()
+unsealed = os.memfd_create("x")
+os.write(unsealed, b"SHMSHOFF" + b"\0" * 24)
+big = os.memfd_create("y", os.MFD_ALLOW_SEALING)
+os.write(big, b"\0" * 4096)
+fcntl.fcntl(big, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_GROW |
+            fcntl.F_SEAL_SHRINK)
+socket.send_fds(n, [b"FDSTORE=1\nFDNAME=shms-conn"], [r, peer.fileno()])
+socket.send_fds(n, [b"FDSTORE=1\nFDNAME=shms-blob"], [unsealed])
+socket.send_fds(n, [b"FDSTORE=1\nFDNAME=shms-blob"], [big])
+socket.send_fds(n, [b"READY=1"], [w])
+n.send(b"X_SHMS_CHECKPOINT_US=1")
+sys.exit(0)
+"""
+
+
+def case_badfds():
+    """A child hands over a pipe, an unsealed blob, a blob over the limit
+    and an fd without FDSTORE=1: refused and closed, the socket it handed
+    without state closed by the next child; nothing leaks."""
+    py = os.path.join(TMP, "fake.py")
+    with open(py, "w") as f:
+        f.write(FAKE)
+    fake = script("fake", "exec python3 %s" % py)
+    s = Sup("bad", ["--max-handoff-blob", "1000"])
+    fds0 = s.nfds()
+    p = s.upgrade(fake)
+    check("badfds: upgrade to the fake child", p.returncode, 0)
+    c = Conn(s.port)
+    time.sleep(0.2)
+    p = s.upgrade(os.path.abspath(BIN))
+    check("badfds: upgrade back to shardcache", p.returncode, 0)
+    st = s.status()
+    check("badfds: 3 refused (pipe, unsealed blob, blob over the limit)",
+          st.get("handoff_refused"), 3)
+    check("badfds: the socket handed over", st.get("handoff_handed"), 1)
+    check("badfds: closed by shardcache (no state for it)",
+          c.closed(5), True)
+    check("badfds: nothing held", st.get("handoff_held"), 0)
+    d = Conn(s.port)
+    d.send(b"version\r\n")
+    check("badfds: shardcache serves", d.line().startswith(b"VERSION"),
+          True)
+    d.close()
+    time.sleep(0.2)
+    check("badfds: no fd leak in the supervisor (%d)" % fds0,
+          s.nfds() <= fds0, True)
+    check("badfds: supervisor stops cleanly", s.stop(), 0)
+
+
 CASES = {
     "persistent": case_persistent,
     "idle1000": case_idle1000,
@@ -310,6 +370,7 @@ CASES = {
     "rollback": case_rollback,
     "limit": case_limit,
     "nottaken": case_nottaken,
+    "badfds": case_badfds,
 }
 
 for name in (sys.argv[1:] or list(CASES)):
