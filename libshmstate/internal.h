@@ -60,7 +60,7 @@ void		 shms__svc_detach(struct shms_svc *svc);
 
 /*
  * Prologue of calls that need the owner lock: clears the detail, then
- * returns 0, or -EPERM (with a detail) for a read-only handle.
+ * returns 0, or -EBADF (with a detail) for a read-only handle.
  */
 int		 shms__svc_need_writer(const struct shms_svc *svc);
 

@@ -23,12 +23,19 @@ $(LIB_SO): $(LIB_OBJS)
 	ln -sf $(notdir $@) $(B)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(B)/libshmstate.so
 
-$(B)/shmstate.pc: libshmstate/shmstate.pc.in Makefile
+# Regenerated on every run (a sed is cheap) and replaced only when the
+# text changes, so `make install PREFIX=/usr' after a plain `make' does not
+# install a .pc naming the old prefix.
+$(B)/shmstate.pc: libshmstate/shmstate.pc.in FORCE
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(shell sed -n 's/^#define SHMS_VERSION_STRING[^"]*"\(.*\)"/\1/p' libshmstate/shmstate.h)|' \
-	    $< > $@
+	    $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+FORCE:
+.PHONY: FORCE
 
 # Programs in the tree link the static library so they run uninstalled.
 SHMS_LINK	= $(LIB_A) $(LIBS)

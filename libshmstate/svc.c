@@ -431,7 +431,7 @@ shms__svc_need_writer(const struct shms_svc *svc)
 {
 	shms__clear_detail(svc);
 	if (svc->lockfd < 0)
-		return shms__fail(svc, -EPERM, "%s: opened read-only",
+		return shms__fail(svc, -EBADF, "%s: opened read-only",
 		    svc->path);
 	return 0;
 }
