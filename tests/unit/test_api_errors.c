@@ -338,6 +338,89 @@ misc_errors(void **state)
 	assert_non_null(shms_strerror(-99999));
 }
 
+static int
+entry_cb(const struct shms_entry *e, void *arg)
+{
+	int *errs = arg;
+
+	if (e->error != 0)
+		(*errs)++;
+	return 0;
+}
+
+/* Errors that come from the state on disk rather than the arguments. */
+static void
+state_errors(void **state)
+{
+	static const char *const names[] = { "a" };
+	char root[PATH_MAX], path[PATH_MAX], file[SHMS__FILE_MAX];
+	char longname[256];
+	const char *name = test_service("apistate");
+	struct shms_svc *svc;
+	struct shms_ckpt *ck;
+	struct shms_seg *seg;
+	struct shms_adopt *ad;
+	int fd, errs = 0;
+
+	/*
+	 * A root whose parents do not exist yet: an explicit one is not
+	 * made up (ENOENT); $SHMSTATE_DIR (root NULL) is made with its
+	 * parents, mode 0700.
+	 */
+	snprintf(root, sizeof(root), "%s/deep/er/root", test_root());
+	assert_int_equal(shms_svc_open(&svc, root, "x", 0), -ENOENT);
+	snprintf(path, sizeof(path), "%s", test_root());
+	assert_int_equal(setenv("SHMSTATE_DIR", root, 1), 0);
+	assert_int_equal(shms_svc_open(&svc, NULL, "x", 0), 0);
+	assert_int_equal(shms_svc_close(svc), 0);
+	assert_int_equal(setenv("SHMSTATE_DIR", path, 1), 0);
+	/* A root that is a file. */
+	snprintf(root, sizeof(root), "%s/plainfile", test_root());
+	fd = open(root, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(shms_svc_open(&svc, root, "x", 0), -ENOTDIR);
+
+	/* Files that are not ours in a service directory: listed, flagged. */
+	svc = open_w(name);
+	make_ckpt(svc, names, 1, 10);
+	snprintf(path, sizeof(path), "%s/junk", shms_svc_path(svc));
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	memcpy(longname, "ckpt.", 5);
+	snprintf(path, sizeof(path), "%s/%s", shms_svc_path(svc), longname);
+	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(shms_svc_list(svc, entry_cb, &errs), 0);
+	assert_true(errs >= 2);
+	/* gc leaves what is not ours alone. */
+	assert_int_equal(shms_svc_gc(svc, NULL, NULL), 0);
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* A segment still being written cannot be verified. */
+	assert_int_equal(shms_ckpt_begin(svc, 0, &ck), 0);
+	assert_int_equal(shms_ckpt_seg_create(ck, "w", "lay", 1, 0, &seg), 0);
+	assert_int_equal(shms_seg_write(seg, "abc", 3), 0);
+	shms__ckpt_file(file, 2, "w");
+	assert_int_equal(shms_svc_verify(svc, file, NULL, NULL), SHMS_ESTATE);
+	shms_ckpt_abort(ck);
+	assert_int_equal(shms_svc_close(svc), 0);
+
+	/* A checkpoint moved under another service's name is not adopted. */
+	snprintf(path, sizeof(path), "%s/%s", test_root(), name);
+	snprintf(root, sizeof(root), "%s/%s-moved", test_root(), name);
+	assert_int_equal(rename(path, root), 0);
+	snprintf(path, sizeof(path), "%s-moved", name);
+	svc = open_w(path);
+	assert_int_equal(shms_adopt_begin(svc, 0, &ad), SHMS_ECORRUPT);
+	assert_non_null(strstr(shms_errdetail(svc), "service"));
+	assert_int_equal(shms_svc_close(svc), 0);
+}
+
 int
 main(void)
 {
@@ -347,6 +430,7 @@ main(void)
 		cmocka_unit_test(adopt_errors),
 		cmocka_unit_test(arena_errors),
 		cmocka_unit_test(misc_errors),
+		cmocka_unit_test(state_errors),
 	};
 
 	test_root();
