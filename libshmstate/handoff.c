@@ -157,6 +157,7 @@ shms_handoff_add(struct shms_handoff *h, int fd, const void *in, size_t inlen,
 	unsigned char *r, *p;
 	struct stat st;
 	size_t need, ncap;
+	uint64_t v64;
 	uint32_t v32;
 
 	if (h == NULL || fd < 0 || (in == NULL && inlen != 0) ||
@@ -183,8 +184,10 @@ shms_handoff_add(struct shms_handoff *h, int fd, const void *in, size_t inlen,
 	}
 	r = h->buf + h->len;
 	memset(r, 0, need);
-	memcpy(r, &(uint64_t){ (uint64_t)st.st_dev }, 8);
-	memcpy(r + 8, &(uint64_t){ (uint64_t)st.st_ino }, 8);
+	v64 = (uint64_t)st.st_dev;
+	memcpy(r, &v64, 8);
+	v64 = (uint64_t)st.st_ino;
+	memcpy(r + 8, &v64, 8);
 	v32 = (uint32_t)inlen;
 	memcpy(r + 16, &v32, 4);
 	v32 = (uint32_t)outlen;

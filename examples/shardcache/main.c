@@ -177,6 +177,7 @@ raise_nofile(void)
 int
 main(int argc, char **argv)
 {
+	const char *ns;
 	sigset_t set;
 	int sig, rc;
 
@@ -196,8 +197,8 @@ main(int argc, char **argv)
 	pthread_mutex_init(&srv.stats_lock, NULL);
 	pthread_mutex_init(&srv.park_lock, NULL);
 	/* Supervised: connections outlive us (handoff.c). */
-	srv.handoff = getenv("NOTIFY_SOCKET") != NULL &&
-	    getenv("NOTIFY_SOCKET")[0] != '\0';
+	ns = getenv("NOTIFY_SOCKET");
+	srv.handoff = ns != NULL && ns[0] != '\0';
 	open_listeners();
 	if (store_init(&srv.store, settings.shards, settings.maxbytes,
 	    settings.item_max) < 0)
