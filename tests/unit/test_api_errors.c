@@ -373,6 +373,10 @@ state_errors(void **state)
 	assert_int_equal(setenv("SHMSTATE_DIR", root, 1), 0);
 	assert_int_equal(shms_svc_open(&svc, NULL, "x", 0), 0);
 	assert_int_equal(shms_svc_close(svc), 0);
+	/* Without $SHMSTATE_DIR: the default root, only looked at here. */
+	assert_int_equal(unsetenv("SHMSTATE_DIR"), 0);
+	assert_true(shms_svc_open(&svc, NULL, "no-such-service-apierr",
+	    SHMS_SVC_RDONLY) < 0);
 	assert_int_equal(setenv("SHMSTATE_DIR", path, 1), 0);
 	/* A root that is a file. */
 	snprintf(root, sizeof(root), "%s/plainfile", test_root());
@@ -421,6 +425,48 @@ state_errors(void **state)
 	assert_int_equal(shms_svc_close(svc), 0);
 }
 
+/* The compile-time bounds: segments per checkpoint, payload size. */
+static void
+limit_errors(void **state)
+{
+	static const char *const names[] = { "c" };
+	struct shms_svc *svc = open_w(test_service("apilimit"));
+	struct shms_ckpt *ck;
+	struct shms_seg *seg, *first = NULL;
+	struct shms_adopt *ad;
+	char name[32], file[SHMS__FILE_MAX], buf[4096];
+	uint64_t got;
+	void *p = NULL;
+	int i, rc = 0;
+
+	assert_int_equal(shms_ckpt_begin(svc, 0, &ck), 0);
+	for (i = 0; i <= SHMS_MAX_SEGMENTS && rc == 0; i++) {
+		snprintf(name, sizeof(name), "s%d", i);
+		rc = shms_ckpt_seg_create(ck, name, "lay", 1, 0, &seg);
+		if (rc == 0 && first == NULL)
+			first = seg;
+		else if (rc == 0)
+			assert_int_equal(shms_seg_close(seg), 0);
+	}
+	assert_int_equal(rc, SHMS_ELIMIT);
+	assert_int_equal(i, SHMS_MAX_SEGMENTS + 1);
+	assert_int_equal(shms_seg_reserve(first, SIZE_MAX, &p), SHMS_ELIMIT);
+	assert_null(p);
+	shms_ckpt_abort(ck);
+
+	/* A consumed segment (an adopter released its pages) is not verified. */
+	make_ckpt(svc, names, 1, 3 * 4096);
+	assert_int_equal(shms_adopt_begin(svc, 0, &ad), 0);
+	assert_int_equal(shms_adopt_seg_open(ad, "c", "lay", 1, 0, &seg), 0);
+	assert_int_equal(shms_seg_read(seg, buf, sizeof(buf), &got), 0);
+	assert_int_equal(shms_seg_release(seg, 0, sizeof(buf), 0), 0);
+	shms__ckpt_file(file, shms_adopt_generation(ad), "c");
+	assert_int_equal(shms_svc_verify(svc, file, NULL, NULL), SHMS_ESTATE);
+	shms_adopt_abort(ad);
+	assert_int_equal(shms_notifyf(NULL), -EINVAL);
+	assert_int_equal(shms_svc_close(svc), 0);
+}
+
 int
 main(void)
 {
@@ -431,6 +477,7 @@ main(void)
 		cmocka_unit_test(arena_errors),
 		cmocka_unit_test(misc_errors),
 		cmocka_unit_test(state_errors),
+		cmocka_unit_test(limit_errors),
 	};
 
 	test_root();
