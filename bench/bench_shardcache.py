@@ -564,7 +564,12 @@ def tree_rss(pid):
                     fl = line.split()
                     if len(fl) >= 2 and fl[0].endswith(":"):
                         v[fl[0][:-1]] = int(fl[1])
-            total += (v.get("Rss", 0) - v.get("Rss_Shmem", 0)) * 1024
+            # smaps_rollup has no Rss_Shmem; status has RssShmem.
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("RssShmem:"):
+                        v["RssShmem"] = int(line.split()[1])
+            total += (v.get("Rss", 0) - v.get("RssShmem", 0)) * 1024
             with open("/proc/%d/task/%d/children" % (p, p)) as f:
                 pids += [int(x) for x in f.read().split()]
         except FileNotFoundError:

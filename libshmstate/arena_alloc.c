@@ -242,8 +242,13 @@ span_free(struct shms__arena_heap *h, uint64_t p, uint64_t n)
 
 /*
  * Adds backing for at least need more pages, in steps of a quarter of the
- * arena so that a growing workload does not grow page by page.
+ * arena so that a growing workload does not grow page by page, capped
+ * at GROW_STEP_MAX (unless need is more): growth is backed at once
+ * (fallocate), so a large step is memory held and not yet used (up to a
+ * quarter of a large arena).
  */
+#define GROW_STEP_MAX	(UINT64_C(8) << 20)
+
 static int
 heap_grow(struct shms__arena_heap *h, uint64_t need)
 {
@@ -264,7 +269,9 @@ heap_grow(struct shms__arena_heap *h, uint64_t need)
 	}
 	want = old + (need << PSHIFT);
 	if (want < old + old / 4)
-		want = old + old / 4;
+		want = old + (old / 4 < GROW_STEP_MAX ? old / 4 : GROW_STEP_MAX);
+	if (want < old + (need << PSHIFT))
+		want = old + (need << PSHIFT);
 	new = roundup(want, h->align);
 	if (new > h->max_size || new < old)
 		new = h->max_size;
