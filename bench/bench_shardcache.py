@@ -393,6 +393,7 @@ def restart_memcached(keys, steady=True, same_second=False):
         res["waited"] = time.monotonic() - t0 - res["shutdown"]
         t1 = time.monotonic()
         p = spawn(argv, logfile(tag))
+        res["same_second"] = stopped_wall == int(time.time())
         if same_second:
             wait_port(port, p)
             res["hit_rate"] = hit_rate(port, keys)
@@ -494,8 +495,15 @@ def bench_restart():
     out("sc_adopt_speedup_vs_memcached_without_wait",
         nowait / r["sc_adopt"]["first_hit"], "x")
     # The demonstration: memcached restarted within the second it stopped.
-    demo = restart_memcached(min(keys, 100000), steady=False,
-                             same_second=True)
+    # Up to 5 tries for a stop and a start that fall in the same second.
+    for _ in range(5):
+        demo = restart_memcached(min(keys, 100000), steady=False,
+                                 same_second=True)
+        if demo["same_second"]:
+            break
+    out("memcached_same_second_restart", int(demo["same_second"]), "bool")
+    out("memcached_same_second_restart_shutdown", demo["shutdown"] * 1e3,
+        "ms")
     out("memcached_same_second_restart_hit_rate", demo["hit_rate"] * 100,
         "%")
 
