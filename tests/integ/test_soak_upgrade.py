@@ -414,6 +414,32 @@ def wait_ready(old_pid, timeout=60):
     return None
 
 
+def holders():
+    """Who has the state's files open or mapped (after a failure)."""
+    d = os.path.join(os.environ["SHMSTATE_DIR"], NAME)
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            fds = [os.readlink("/proc/%s/fd/%s" % (pid, f))
+                   for f in os.listdir("/proc/%s/fd" % pid)]
+            with open("/proc/%s/maps" % pid) as f:
+                maps = {ln.split()[-1] for ln in f if d in ln}
+        except OSError:
+            continue
+        fds = [x for x in fds if d in x]
+        if fds or maps:
+            print("  pid %s: open %s; mapped %s" % (
+                pid, sorted(os.path.basename(x) for x in fds),
+                sorted(os.path.basename(x) for x in maps)), flush=True)
+    try:
+        with open("/proc/locks") as f:
+            print("  locks: %s" % " | ".join(
+                ln.strip() for ln in f if "OFDLCK" in ln), flush=True)
+    except OSError:
+        pass
+
+
 def run(sup, bulk, mem):
     st = wait_ready(None)
     if not check(st is not None, "ready under the supervisor"):
@@ -454,6 +480,7 @@ def run(sup, bulk, mem):
         else:
             up_fail += 1
             print("upgrade %d: %s %s" % (i, p.stdout, p.stderr), flush=True)
+            holders()
         # Every key acknowledged before the upgrade is there after it.
         ctrl.pause()
         full = (i + 1) % FULL_EVERY == 0 or i in crash_at
