@@ -534,11 +534,23 @@ def bench_tput():
                 if r["errors"] or r["failed"]:
                     raise RuntimeError("%s: %r" % (sysname, r))
                 res[sysname].append(r)
+        # The same offered load for both: 80% of memcached's median
+        # ops/s, so that latencies compare at an equal rate.
+        rate = 0.8 * statistics.median(r["ops_per_sec"]
+                                       for r in res["memcached"])
+        for i in range(runs):
+            for sysname, port in (("shardcache", ps), ("memcached", pm)):
+                r = mcload(port, "-c", 50, "-r", 90, "-v", VSIZE, "-k", keys,
+                           "-d", secs, "-s", i + 1, "-q", int(rate))
+                if r["errors"] or r["failed"]:
+                    raise RuntimeError("%s: %r" % (sysname, r))
+                res.setdefault(sysname + "_fixed", []).append(r)
     finally:
         stop(sc)
         stop(mc)
         shutil.rmtree(d, ignore_errors=True)
     out("tput_runs", runs, "count")
+    out("tput_fixed_rate", rate, "ops/s")
     out("tput_secs_per_run", secs, "s")
     med = {}
     for sysname, rs in res.items():
@@ -555,6 +567,8 @@ def bench_tput():
         "x")
     out("shardcache_p99_ratio_vs_memcached",
         med["shardcache"]["p99"] / med["memcached"]["p99"], "x")
+    out("shardcache_fixed_rate_p99_ratio_vs_memcached",
+        med["shardcache_fixed"]["p99"] / med["memcached_fixed"]["p99"], "x")
 
 
 # ---- memory ----
