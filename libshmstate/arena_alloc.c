@@ -247,7 +247,7 @@ span_free(struct shms__arena_heap *h, uint64_t p, uint64_t n)
  * (fallocate), so a large step is memory held and not yet used (up to a
  * quarter of a large arena).
  */
-#define GROW_STEP_MAX	(UINT64_C(8) << 20)
+#define GROW_STEP_MAX	(UINT64_C(2) << 20)
 
 static int
 heap_grow(struct shms__arena_heap *h, uint64_t need)
