@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "shmstate.h"
 #include "sc.h"
 
 #define AD_LAYOUT	"shardcache-arena"
 #define AD_INIT_SIZE	(UINT64_C(1) << 20)
+#define AD_LOCK_WAIT_NS	(UINT64_C(10) * 1000 * 1000 * 1000)	/* 10 s */
 
 struct adopt_state {
 	struct shms_svc		*svc;
@@ -207,6 +209,34 @@ reshard(struct server *srv, struct adopt_state *as)
 	return (int)nold;
 }
 
+/*
+ * Adopts arena `name', waiting a bounded time while it is locked. The
+ * predecessor has released the service lock (we hold it) but may still be
+ * exiting, or was killed and its teardown of a large mapping is still under
+ * way: its arena locks go with its last file reference. A lock that
+ * outlives the wait is reported, never broken.
+ */
+static int
+adopt_wait(struct adopt_state *as, const char *name, struct shms_arena **a)
+{
+	const struct timespec step = { 0, 2 * 1000 * 1000 };	/* 2 ms */
+	uint64_t deadline = sc_now_ns() + AD_LOCK_WAIT_NS;
+	int rc, said = 0;
+
+	for (;;) {
+		rc = shms_arena_adopt(as->svc, name, AD_LAYOUT,
+		    SC_LAYOUT_VERSION,
+		    settings.verify_state ? SHMS_ARENA_VERIFY : 0, a);
+		if (rc != SHMS_ELOCKED || sc_now_ns() >= deadline)
+			return rc;
+		if (!said++)
+			log_info("state: arena %s is locked by an exiting "
+			    "owner; waiting up to %d s", name,
+			    (int)(AD_LOCK_WAIT_NS / 1000000000));
+		(void)nanosleep(&step, NULL);
+	}
+}
+
 static int
 adopt_shard(struct server *srv, struct adopt_state *as, unsigned i)
 {
@@ -218,8 +248,16 @@ adopt_shard(struct server *srv, struct adopt_state *as, unsigned i)
 	int rc;
 
 	arena_name(name, sizeof(name), srv->store.nshards, i);
-	rc = shms_arena_adopt(as->svc, name, AD_LAYOUT, SC_LAYOUT_VERSION,
-	    settings.verify_state ? SHMS_ARENA_VERIFY : 0, &a);
+	rc = adopt_wait(as, name, &a);
+	if (rc == SHMS_ELOCKED) {
+		/*
+		 * Still held after the wait: another live process owns it.
+		 * Never remove or recreate what a live owner is using.
+		 */
+		log_warnx("state: arena %s is still owned by a live process: "
+		    "%s", name, shms_errdetail(as->svc));
+		return rc;
+	}
 	if (rc == 0) {
 		rc = shard_attach(&srv->store, sh,
 		    (uintptr_t)shms_arena_base(a), shms_arena_size(a),

@@ -316,6 +316,9 @@ a = os.environ["NOTIFY_SOCKET"]
 n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 n.connect(a)
 lst = socket.socket(fileno=3)
+# O_NONBLOCK lives on the shared open file description: the previous
+# child (shardcache) left it set.
+lst.setblocking(True)
 signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM])
 n.send(b"READY=1")
 peer = lst.accept()[0]
