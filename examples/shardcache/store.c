@@ -417,7 +417,12 @@ item_link(struct shard *sh, struct item *it)
 	sh->st.total_items++;
 	if (it->cas > sh->root->max_cas)
 		sh->root->max_cas = it->cas;
-	if (sh->root->nitems > sh->root->nbuckets + sh->root->nbuckets / 2)
+	/*
+	 * The table doubles when chains average 2: 4 to 8 bytes of table
+	 * per item (at 1.5, 5.3 to 10.7), for a short walk that compares
+	 * the stored hash before touching the key.
+	 */
+	if (sh->root->nitems > sh->root->nbuckets * 2)
 		table_grow(sh);
 }
 
