@@ -669,8 +669,14 @@ workers_stop(struct server *srv)
 	__atomic_store_n(&srv->stopping, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < srv->nworkers; i++)
 		(void)write(srv->workers[i].wakefd, &one, sizeof(one));
-	for (i = 0; i < srv->nworkers; i++) {
+	/*
+	 * Join every worker before closing any wake fd: a worker hands
+	 * accepted connections to the others through their wake fds, so one
+	 * still running may write to a sibling's (a closed, or reused, fd).
+	 */
+	for (i = 0; i < srv->nworkers; i++)
 		pthread_join(srv->workers[i].tid, NULL);
+	for (i = 0; i < srv->nworkers; i++) {
 		close(srv->workers[i].epfd);
 		close(srv->workers[i].wakefd);
 	}
