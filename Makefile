@@ -1,7 +1,7 @@
 # shmstate: top-level Makefile.
 #
 # Each part has its own fragment (libshmstate/lib.mk, tools/*/*.mk,
-# examples/*/*.mk, tests/*/*.mk, bench/bench.mk, man/man.mk) that appends to
+# examples/*/*.mk, tests/*/*.mk, bench/bench.mk, mk/man.mk) that appends to
 # BINS, CHECKS, BENCHES and INSTALL_* below. Objects go to $(B) so that
 # sanitizer builds do not mix with normal ones.
 #
@@ -71,7 +71,7 @@ include $(sort $(wildcard tools/*/*.mk))
 include $(sort $(wildcard examples/*/*.mk))
 include $(sort $(wildcard tests/*/*.mk))
 include $(sort $(wildcard bench/*.mk))
-include $(sort $(wildcard man/*.mk))
+include mk/man.mk
 
 build-all: $(LIB_A) $(LIB_SO) $(B)/shmstate.pc $(BINS)
 

@@ -1,10 +1,14 @@
-# Man pages (mdoc). Every page must be lint-clean.
+# Man pages (mdoc). Every page must be lint-clean under mandoc -Tlint at
+# every level, style included. Two messages are about the machine, not the
+# page, and are left out: cross references to pages of this tree that are
+# not installed yet, and a stale system mandoc.db (run makewhatis).
 
 MANS		+= $(sort $(wildcard man/*.[1-8]))
 
 check-man:
 	@for m in $(MANS); do \
-	    out=$$(mandoc -Tlint -W warning $$m 2>&1); \
+	    out=$$(mandoc -Tlint $$m 2>&1 | grep -v \
+		-e 'referenced manual not found' -e 'outdated mandoc.db'); \
 	    if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; \
 	done; \
 	if [ -n "$$fail" ]; then echo "check-man: FAILED"; exit 1; fi; \
