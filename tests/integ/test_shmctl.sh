@@ -3,32 +3,8 @@
 # $SHMSTATE_DIR: list/--json, info, verify (clean and after a flipped
 # byte), dump (byte-exact), gc, rm (live owner refused, --force), --help of
 # every command, and usage errors.
-set -u
-: "${B:?}" "${SHMSTATE_DIR:?}"
-C=$B/shmctl
+. "$SRC/tests/integ/shmctl_lib.sh"
 H=$B/tests/integ/helper_ckpt
-T=$(mktemp -d /tmp/test_shmctl.XXXXXX)
-holder=
-
-cleanup() {
-	[ -n "$holder" ] && kill "$holder" 2>/dev/null && wait "$holder" 2>/dev/null
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-fail() { echo "FAIL: $*"; exit 1; }
-# expect RC CMD...: runs CMD with stdout in $T/out and stderr in $T/err.
-expect() {
-	want=$1; shift
-	"$@" >"$T/out" 2>"$T/err"
-	rc=$?
-	if [ "$rc" -ne "$want" ]; then
-		echo "--- stdout"; cat "$T/out"; echo "--- stderr"; cat "$T/err"
-		fail "'$*' exited $rc, want $want"
-	fi
-}
-has() { grep -q -- "$2" "$T/$1" || { cat "$T/$1"; fail "$1 lacks '$2'"; }; }
-hasnt() { ! grep -q -- "$2" "$T/$1" || { cat "$T/$1"; fail "$1 has '$2'"; }; }
 json() { python3 -m json.tool "$T/out" >/dev/null || fail "invalid JSON"; }
 D=$SHMSTATE_DIR/svc
 
@@ -125,10 +101,8 @@ expect 0 "$C" gc
 echo "== live owner"
 "$H" -H 60 >"$T/hold" &
 holder=$!
-i=0
-until grep -q ready "$T/hold" 2>/dev/null; do
-	i=$((i + 1)); [ $i -lt 100 ] || fail "holder not ready"; sleep 0.05
-done
+bg_add $holder
+wait_for grep -q ready "$T/hold" || fail "holder not ready"
 expect 1 "$C" rm svc
 has err "locked by pid $holder"
 has err "force"
@@ -152,7 +126,7 @@ expect 0 "$C" list
 has out "missing"
 expect 1 "$C" verify svc
 has out "svc/b: FAILED: .*missing"
-kill "$holder"; wait "$holder" 2>/dev/null; holder=
+kill "$holder"; wait "$holder" 2>/dev/null; bg_done "$holder"
 
 echo "== rm"
 "$H" -s two x=1000 >/dev/null || fail "helper two"

@@ -1,6 +1,7 @@
 /*
  * ctl_maint.c: shmctl verify, rm, gc and dump.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <err.h>
@@ -251,7 +252,59 @@ rm_file(struct shms_svc *svc, const char *service, int locked,
 }
 
 /* Names the library keeps out of listings but that are ours to remove. */
-static const char *const own_files[] = { "manifest", "control.sock" };
+static const char *const own_files[] = { "manifest" };
+/*
+ * What a shmsupervise(8) keeps in the directory: its lock (flock(2) held
+ * while it runs) and sockets. Removed only when no supervisor runs.
+ */
+#define SUP_LOCK	"supervisor.lock"
+static const char *const sup_files[] = { "control.sock", "notify.sock",
+    SUP_LOCK };
+
+/*
+ * Is a supervisor running for the directory? Returns -1 if not, with the
+ * supervisor lock held in *lockfd (or -1 when there is none) so that none
+ * can start while we remove its files; or its pid (0 if unreadable), with
+ * *lockfd -1. A lock file that is not a regular file cannot be held.
+ */
+static long
+sup_running(int dirfd, int *lockfd)
+{
+	struct stat st;
+	char buf[24];
+	ssize_t n;
+	long pid;
+	int fd;
+
+	*lockfd = -1;
+	fd = openat(dirfd, SUP_LOCK, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+		*lockfd = fd;
+		return -1;
+	}
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	pid = strtol(buf, NULL, 10);
+	return pid > 0 ? pid : 0;
+}
+
+static int
+unlink_own(int dirfd, const char *service, const char *file)
+{
+	if (unlinkat(dirfd, file, 0) == -1 && errno != ENOENT) {
+		warn("%s/%s", service, file);
+		return CTL_EXIT_FAIL;
+	}
+	return CTL_EXIT_OK;
+}
 
 static int
 rm_service(struct shms_svc *svc, const char *service, int force)
@@ -259,7 +312,8 @@ rm_service(struct shms_svc *svc, const char *service, int force)
 	struct ctl_entries es;
 	char path[4096];
 	size_t i, unknown = 0;
-	int dirfd, rc, status = CTL_EXIT_OK;
+	int dirfd, suplock, rc, status = CTL_EXIT_OK;
+	long sup;
 
 	if ((rc = ctl_entries_load(svc, &es)) != 0)
 		errx(CTL_EXIT_FAIL, "%s: %s: %s", service, shms_strerror(rc),
@@ -278,6 +332,13 @@ rm_service(struct shms_svc *svc, const char *service, int force)
 		    unknown, unknown == 1 ? "" : "s");
 	}
 	dirfd = open_dir(svc);
+	/*
+	 * A running supervisor (its child stopped, or --force) keeps its
+	 * sockets, its lock and the directory: without them nobody could
+	 * reach it, and it would restart its child on a directory that is
+	 * gone. The state goes; the child starts cold.
+	 */
+	sup = sup_running(dirfd, &suplock);
 	/* unlinkat() removes a symlink, never its target; directories
 	 * (EISDIR) are never descended into. */
 	for (i = 0; i < es.n; i++) {
@@ -287,18 +348,25 @@ rm_service(struct shms_svc *svc, const char *service, int force)
 		warn("%s/%s", service, ctl_vis(es.v[i].file));
 		status = CTL_EXIT_FAIL;
 	}
-	for (i = 0; i < sizeof(own_files) / sizeof(own_files[0]); i++)
-		if (unlinkat(dirfd, own_files[i], 0) == -1 && errno != ENOENT) {
-			warn("%s/%s", service, own_files[i]);
-			status = CTL_EXIT_FAIL;
-		}
 	ctl_entries_free(&es);
-	/* The lock goes last, while we still hold it. */
-	if (status == CTL_EXIT_OK && unlinkat(dirfd, "lock", 0) == -1 &&
-	    errno != ENOENT) {
-		warn("%s/lock", service);
-		status = CTL_EXIT_FAIL;
+	for (i = 0; i < sizeof(own_files) / sizeof(own_files[0]); i++)
+		if (unlink_own(dirfd, service, own_files[i]) != CTL_EXIT_OK)
+			status = CTL_EXIT_FAIL;
+	if (sup >= 0) {
+		warnx("%s: a supervisor is running (pid %ld): kept its "
+		    "sockets, its lock and the directory (shmctl stop %s "
+		    "ends it)", service, sup, service);
+		close(dirfd);
+		return status;
 	}
+	for (i = 0; i < sizeof(sup_files) / sizeof(sup_files[0]); i++)
+		if (unlink_own(dirfd, service, sup_files[i]) != CTL_EXIT_OK)
+			status = CTL_EXIT_FAIL;
+	if (suplock != -1)
+		close(suplock);
+	/* The lock goes last, while we still hold it. */
+	if (status == CTL_EXIT_OK)
+		status = unlink_own(dirfd, service, "lock");
 	close(dirfd);
 	strlcpy(path, shms_svc_path(svc), sizeof(path));
 	if (status == CTL_EXIT_OK && rmdir(path) == -1) {

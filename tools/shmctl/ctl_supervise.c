@@ -111,7 +111,9 @@ request(const struct shmctl_opts *g, const char *service, const char *req,
 	}
 	close(s);
 	r->buf[len] = '\0';
-	if (len == 0 || memchr(r->buf, '\n', len) == NULL) {
+	/* Lines are C strings from here on: a NUL would cut one short. */
+	if (len == 0 || memchr(r->buf, '\n', len) == NULL ||
+	    memchr(r->buf, '\0', len) != NULL) {
 		warnx("%s: malformed or empty reply from the supervisor",
 		    service);
 		return CTL_EXIT_FAIL;
@@ -145,12 +147,32 @@ get(const struct reply *r, const char *key)
 	return NULL;
 }
 
+/* A value to print: the peer's bytes escaped (ctl_vis), or dflt. */
 static const char *
 get_or(const struct reply *r, const char *key, const char *dflt)
 {
 	const char *v = get(r, key);
 
-	return v != NULL ? v : dflt;
+	return v != NULL ? ctl_vis(v) : dflt;
+}
+
+/*
+ * A JSON number as the supervisor prints them: digits without a leading
+ * zero, maybe one '.' with digits on both sides.
+ */
+static int
+json_number(const char *v)
+{
+	size_t n = strspn(v, "0123456789");
+
+	if (n == 0 || (n > 1 && v[0] == '0'))
+		return 0;
+	if (v[n] == '.') {
+		v += n + 1;
+		if ((n = strspn(v, "0123456789")) == 0)
+			return 0;
+	}
+	return v[n] == '\0';
 }
 
 static int
@@ -214,8 +236,7 @@ print_json(const struct reply *r)
 				ctl_json_str(stdout, r->val[j]);
 			}
 			printf("]");
-		} else if (numeric(k) && strcmp(r->val[i], "-") != 0 &&
-		    strspn(r->val[i], "0123456789.") == strlen(r->val[i]))
+		} else if (numeric(k) && json_number(r->val[i]))
 			printf("%s", r->val[i]);
 		else if (strcmp(r->val[i], "-") == 0)
 			printf("null");
@@ -294,15 +315,15 @@ cmd_status(int argc, char **argv, const struct shmctl_opts *g)
 		print_json(&r);
 		return CTL_EXIT_OK;
 	}
-	printf("%s: %s, pid %s, %s\n", ctl_vis(get_or(&r, "name", argv[0])),
+	printf("%s: %s, pid %s, %s\n", get_or(&r, "name", argv[0]),
 	    get_or(&r, "state", "?"), get_or(&r, "pid", "-"),
-	    ctl_vis(get_or(&r, "binary", "?")));
+	    get_or(&r, "binary", "?"));
 	printf("  generation %s, uptime %s s, restarts %s, supervisor pid "
 	    "%s\n", get_or(&r, "generation", "-"),
 	    get_or(&r, "uptime_s", "-"), get_or(&r, "restarts", "0"),
 	    get_or(&r, "supervisor_pid", "-"));
 	if (get(&r, "service_status") != NULL)
-		printf("  service: %s\n", ctl_vis(get(&r, "service_status")));
+		printf("  service: %s\n", get_or(&r, "service_status", ""));
 	for (i = 0; i < r.n; i++)
 		if (strcmp(r.key[i], "listen") == 0)
 			printf("  listen: %s\n", ctl_vis(r.val[i]));
@@ -321,10 +342,9 @@ cmd_status(int argc, char **argv, const struct shmctl_opts *g)
 	}
 	printf("  last %s: %s, %s -> %s\n", get_or(&r, "last_kind", "?"),
 	    get_or(&r, "last_result", "?"),
-	    ctl_vis(get_or(&r, "last_from", "?")),
-	    ctl_vis(get_or(&r, "last_to", "?")));
+	    get_or(&r, "last_from", "?"), get_or(&r, "last_to", "?"));
 	if (get(&r, "last_reason") != NULL)
-		printf("  reason: %s\n", ctl_vis(get(&r, "last_reason")));
+		printf("  reason: %s\n", get_or(&r, "last_reason", ""));
 	print_timings(&r, "last_");
 	print_stderr(&r, "last_stderr");
 	return CTL_EXIT_OK;
@@ -363,8 +383,7 @@ action(const char *cmd, const char *service, const char *binary,
 		print_stderr(&r, "stderr");
 		if (get(&r, "pid") != NULL && strcmp(get(&r, "pid"), "0") != 0)
 			printf("  now running: %s, pid %s\n",
-			    ctl_vis(get_or(&r, "binary", "?")),
-			    get(&r, "pid"));
+			    get_or(&r, "binary", "?"), get_or(&r, "pid", "-"));
 		return CTL_EXIT_FAIL;
 	}
 	if (strcmp(cmd, "stop") == 0) {
@@ -372,7 +391,7 @@ action(const char *cmd, const char *service, const char *binary,
 		return CTL_EXIT_OK;
 	}
 	printf("%s: %s done: %s, pid %s\n", service, cmd,
-	    ctl_vis(get_or(&r, "binary", "?")), get_or(&r, "pid", "-"));
+	    get_or(&r, "binary", "?"), get_or(&r, "pid", "-"));
 	print_timings(&r, "");
 	return CTL_EXIT_OK;
 }

@@ -293,11 +293,12 @@ ctl_vis(const char *s)
 {
 	/*
 	 * vis(3) needs up to 4 bytes per input byte, plus the NUL. A few
-	 * buffers in turn, so that one printf can show several strings.
+	 * buffers in turn, so that one printf can show several strings
+	 * (CTL_VIS_BUFS at most).
 	 */
-	static char buf[4][4 * 512 + 1];
+	static char buf[CTL_VIS_BUFS][4 * 512 + 1];
 	static unsigned next;
-	char in[512], *out = buf[next++ % 4];
+	char in[512], *out = buf[next++ % CTL_VIS_BUFS];
 
 	strlcpy(in, s, sizeof(in));
 	strvis(out, in, VIS_CSTYLE | VIS_TAB | VIS_NL | VIS_OCTAL);

@@ -131,7 +131,11 @@ const char *ctl_kind_word(int kind);
 const char *ctl_owner_word(const struct shms_entry *e, pid_t lockpid,
 	    int lockalive);
 
-/* Escapes s for a terminal (vis(3), C style); one of 4 static buffers. */
+/*
+ * Escapes s for a terminal (vis(3), C style) into one of CTL_VIS_BUFS
+ * static buffers used in turn: one printf may take that many.
+ */
+#define CTL_VIS_BUFS	8
 const char *ctl_vis(const char *s);
 /* Writes s as a JSON string literal (with quotes); NULL gives null. */
 void	ctl_json_str(FILE *fp, const char *s);
