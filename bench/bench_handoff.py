@@ -3,9 +3,12 @@
 
 50 persistent connections, each with one `get' always in flight, against
 a cache holding BENCH_HANDOFF_MB MiB of 1 KiB values; in the middle, an
-upgrade. Measured per connection: the longest gap between two replies in
-the upgrade window; errors (a reply missing, wrong, or a connection that
-ended) and reconnects.
+upgrade. The load and the measuring are bench/mcload's gap mode (-g, one
+C epoll loop; this script only fills, starts and stops the systems and
+marks the upgrade window on mcload's stdin). Measured per connection:
+the longest gap between two replies in the upgrade window (and, as the
+noise floor, before it); errors (a reply missing or wrong, a request
+lost with its connection) and reconnects.
   - shardcache (adopt mode) under shmsupervise: `shmctl upgrade'; the
     connections are handed over, so the clients never reconnect.
   - memcached 1.6 warm restart: `-e' memory file on /dev/shm, SIGUSR1
@@ -13,17 +16,17 @@ ended) and reconnects.
     must reconnect (retrying every ms) and count an error per lost
     request.
 Environment: B (build dir), BENCH_HANDOFF_MB (default 3072),
-BENCH_HANDOFF_CONNS (50), BENCH_HANDOFF_SYSTEMS ("shardcache memcached").
+BENCH_HANDOFF_CONNS (50), BENCH_HANDOFF_SYSTEMS ("shardcache memcached"),
+BENCH_HANDOFF_PACE_US (0: closed loop; N: a connection sends its next
+get no sooner than N us after its last, mcload -i).
 Prints `name: value unit' lines.
 """
 import json
 import os
-import selectors
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -32,9 +35,11 @@ MB = int(os.environ.get("BENCH_HANDOFF_MB", "3072"))
 NCONN = int(os.environ.get("BENCH_HANDOFF_CONNS", "50"))
 SYSTEMS = os.environ.get("BENCH_HANDOFF_SYSTEMS",
                          "shardcache memcached").split()
+PACE_US = int(os.environ.get("BENCH_HANDOFF_PACE_US", "0"))
+MCLOAD = os.path.join(B, "mcload")
 VSIZE = 1024
 NKEYS = MB * 1024 * 1024 // VSIZE
-VAL = (b"0123456789abcdef" * (VSIZE // 16 + 1))[:VSIZE]
+PREFIX = "k"
 PRE_S, POST_S = 1.0, 1.0
 
 
@@ -61,138 +66,82 @@ def wait_port(port, timeout=60):
     return False
 
 
+def mcload_out(text):
+    """`name: value unit' lines into {name: value}."""
+    res = {}
+    for line in text.splitlines():
+        name, sep, rest = line.partition(": ")
+        if sep and rest:
+            res[name] = rest.split()[0]
+    return res
+
+
 def fill(port):
-    """NKEYS sets (noreply) on 4 connections, then one acknowledged."""
+    """NKEYS sets of VSIZE bytes, every key once (mcload -F)."""
     t0 = time.time()
-    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
-    batch = []
-    for i in range(NKEYS):
-        batch.append(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (i, VSIZE, VAL))
-        if len(batch) == 256:
-            socks[i % 4].sendall(b"".join(batch))
-            batch = []
-    if batch:
-        socks[0].sendall(b"".join(batch))
-    for s in socks:
-        s.sendall(b"set fill_done 0 0 1\r\nx\r\n")
-        buf = b""
-        while not buf.endswith(b"STORED\r\n"):
-            d = s.recv(65536)
-            if not d:
-                raise SystemExit("fill: connection closed")
-            buf += d
-        s.close()
+    r = subprocess.run([MCLOAD, "-p", str(port), "-F", "-K", PREFIX,
+                        "-k", str(NKEYS), "-v", str(VSIZE), "-c", "8",
+                        "-P", "32", "-T", "900"],
+                       capture_output=True, text=True, timeout=1000)
+    f = mcload_out(r.stdout)
+    if (r.returncode != 0 or f.get("requests") != str(NKEYS) or
+            f.get("errors") != "0" or f.get("failed") != "0"):
+        raise SystemExit("fill failed: %s %s" % (r.stdout, r.stderr))
     return time.time() - t0
 
 
-class Client:
-    """One persistent connection with one get in flight."""
+def run_load(port, trigger, is_done, poll_s):
+    """mcload -g: NCONN connections, one get each always in flight
+    (paced by PACE_US if set). "mark" on its stdin at PRE_S, then
+    trigger(); is_done() polled every poll_s; "stop" POST_S after it.
+    Returns mcload's figures as a dict."""
+    argv = [MCLOAD, "-g", "-p", str(port), "-c", str(NCONN), "-r", "100",
+            "-K", PREFIX, "-k", str(NKEYS), "-v", str(VSIZE), "-R", "1",
+            "-T", "900"]
+    if PACE_US > 0:
+        argv += ["-i", str(PACE_US)]
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(PRE_S)
+        p.stdin.write("mark\n")
+        p.stdin.flush()
+        trigger()
+        end = time.monotonic() + 600
+        while not is_done():
+            if time.monotonic() > end:
+                raise SystemExit("load: upgrade did not finish in 600 s")
+            time.sleep(poll_s)
+        time.sleep(POST_S)
+        o, e = p.communicate("stop\n", timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if p.returncode != 0:
+        raise SystemExit("mcload -g failed: %s" % e)
+    return mcload_out(o)
 
-    def __init__(self, port, idx):
-        self.port, self.idx, self.n = port, idx, 0
-        self.sock, self.buf, self.want = None, b"", None
-        self.last = None
-        self.connect()
 
-    def connect(self):
-        self.sock = socket.create_connection(("127.0.0.1", self.port), 5)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.setblocking(False)
-        self.buf = b""
-        self.send()
-
-    def send(self):
-        k = (self.idx * 7919 + self.n * 104729) % NKEYS
-        self.n += 1
-        self.key = b"k%d" % k
-        self.sock.sendall(b"get " + self.key + b"\r\n")
-
-
-def run_load(port, trigger, is_done):
-    """The event loop. trigger() once at PRE_S; runs until is_done() and
-    POST_S after it. Returns (max gap ms in the window, errors,
-    reconnects, replies, baseline max gap ms, hits)."""
-    sel = selectors.DefaultSelector()
-    cl = [Client(port, i) for i in range(NCONN)]
-    for c in cl:
-        sel.register(c.sock, selectors.EVENT_READ, c)
-    t0 = time.monotonic()
-    for c in cl:
-        c.last = t0
-    hit = b"VALUE "
-    errors = reconnects = replies = hits = 0
-    gap = base_gap = 0.0
-    triggered_at = done_at = None
-    dead = []
-    while True:
-        now = time.monotonic()
-        if triggered_at is None and now - t0 >= PRE_S:
-            triggered_at = now
-            trigger()
-        if triggered_at is not None and done_at is None and is_done():
-            done_at = now
-        if done_at is not None and now - done_at >= POST_S:
-            break
-        if now - t0 > 600:
-            raise SystemExit("load: upgrade did not finish in 600 s")
-        for c in list(dead):
-            try:
-                c.connect()
-                sel.register(c.sock, selectors.EVENT_READ, c)
-                reconnects += 1
-                dead.remove(c)
-            except OSError:
-                pass
-        for key, _ in sel.select(0.001 if dead else 0.05):
-            c = key.data
-            try:
-                d = c.sock.recv(65536)
-            except BlockingIOError:
-                continue
-            except OSError:
-                d = b""
-            if not d:
-                errors += 1
-                sel.unregister(c.sock)
-                c.sock.close()
-                dead.append(c)
-                continue
-            c.buf += d
-            while True:
-                # One reply: "END\r\n" or "VALUE k 0 1024\r\n<v>\r\nEND\r\n".
-                if c.buf.startswith(b"END\r\n"):
-                    c.buf = c.buf[5:]
-                elif c.buf.startswith(hit):
-                    want = b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (
-                        c.key, VSIZE, VAL)
-                    if len(c.buf) < len(want):
-                        break
-                    if not c.buf.startswith(want):
-                        errors += 1
-                    else:
-                        hits += 1
-                    c.buf = c.buf[len(want):]
-                elif len(c.buf) >= 5:
-                    errors += 1
-                    c.buf = b""
-                else:
-                    break
-                t = time.monotonic()
-                g = (t - c.last) * 1000
-                if triggered_at is None:
-                    base_gap = max(base_gap, g)
-                else:
-                    gap = max(gap, g)
-                c.last = t
-                replies += 1
-                try:
-                    c.send()
-                except OSError:
-                    pass
-    for c in cl:
-        if c.sock:
-            c.sock.close()
-    return gap, errors, reconnects, replies, base_gap, hits
+def out_load(sysname, f):
+    """The figures of one system's run; returns (max gap, errors)."""
+    gap = float(f["gap_window_max"])
+    errors = sum(int(f[k]) for k in ("errors", "failed"))
+    attempts = int(f["reconnects"])
+    refused = int(f["refused"]) + int(f["connect_errors"])
+    pre = "handoff_%s_" % sysname
+    out(pre + "max_gap", "%.3f" % gap, "ms")
+    out(pre + "baseline_max_gap", f["gap_baseline_max"], "ms")
+    out(pre + "max_gap_conn_median", f["gap_window_conn_median"], "ms")
+    out(pre + "max_gap_end", f["gap_window_max_end"], "ms")
+    out(pre + "errors", errors, "requests")
+    out(pre + "closed", f["closed"], "connections")
+    out(pre + "reconnects", attempts - refused, "connections")
+    out(pre + "refused_connects", refused, "attempts")
+    out(pre + "replies", f["requests"], "replies")
+    out(pre + "hit_rate", f["get_hit_rate"], "")
+    out(pre + "ops_per_sec", f["ops_per_sec"], "ops/s")
+    return gap, errors
 
 
 def bench_shardcache(tmp):
@@ -220,16 +169,11 @@ def bench_shardcache(tmp):
         def is_done():
             return up["p"].poll() is not None
 
-        gap, err, rec, n, base, hits = run_load(port, trigger, is_done)
+        f = run_load(port, trigger, is_done, 0.005)
         st = json.loads(subprocess.run(
             [os.path.join(B, "shmctl"), "status", name, "--json"], env=env,
             capture_output=True, text=True).stdout)
-        out("handoff_shardcache_max_gap", "%.3f" % gap, "ms")
-        out("handoff_shardcache_baseline_max_gap", "%.3f" % base, "ms")
-        out("handoff_shardcache_errors", err, "requests")
-        out("handoff_shardcache_reconnects", rec, "connections")
-        out("handoff_shardcache_replies", n, "replies")
-        out("handoff_shardcache_hit_rate", "%.4f" % (hits / max(n, 1)), "")
+        gap, err = out_load("shardcache", f)
         out("handoff_shardcache_upgrade_total", st.get("last_total_ms"),
             "ms")
         for ph in ("stop", "checkpoint", "exec", "ready", "adopt"):
@@ -288,13 +232,8 @@ def bench_memcached(tmp):
             except OSError:
                 return False
 
-        gap, err, rec, n, base, hits = run_load(port, trigger, is_done)
-        out("handoff_memcached_max_gap", "%.3f" % gap, "ms")
-        out("handoff_memcached_baseline_max_gap", "%.3f" % base, "ms")
-        out("handoff_memcached_errors", err, "requests")
-        out("handoff_memcached_reconnects", rec, "connections")
-        out("handoff_memcached_replies", n, "replies")
-        out("handoff_memcached_hit_rate", "%.4f" % (hits / max(n, 1)), "")
+        f = run_load(port, trigger, is_done, 0.001)
+        gap, err = out_load("memcached", f)
         return gap, err
     finally:
         if proc["p"].poll() is None:

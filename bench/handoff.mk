@@ -6,7 +6,7 @@
 # Default 3072 MiB of 1 KiB values: needs ~8 GiB free (one system at a
 # time). memcached: apt-get install memcached.
 
-bench-handoff: $(B)/shmsupervise $(B)/shmctl $(B)/shardcache
+bench-handoff: $(B)/shmsupervise $(B)/shmctl $(B)/shardcache $(B)/mcload
 	B=$(B) python3 bench/bench_handoff.py
 
 BENCHES		+= bench-handoff
