@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,6 +341,42 @@ bench_memcpy_fresh(uint64_t size, size_t chunk, int runs, int nthreads)
 	return median(v, runs);
 }
 
+/*
+ * Bytes/s at which the kernel hands out new zeroed pages (chunk-sized
+ * anonymous mappings prefaulted with MADV_POPULATE_WRITE, no copy): what
+ * any copy into memory that did not exist before pays on top of the
+ * copy. With memcpy's own rate it bounds the ratio to memcpy that a
+ * checkpoint (new tmpfs pages) or an adoption (new heap) can reach here.
+ */
+static double
+bench_page_supply(uint64_t size, size_t chunk, int runs)
+{
+	double v[MAX_RUNS];
+	size_t n = (size_t)(size / chunk), k;
+	void **p;
+	uint64_t t0;
+	int r;
+
+	if ((p = calloc(n, sizeof(*p))) == NULL)
+		err(1, "page supply");
+	for (r = 0; r < runs; r++) {
+		t0 = now_ns();
+		for (k = 0; k < n; k++) {
+			p[k] = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p[k] == MAP_FAILED)
+				err(1, "mmap");
+			if (madvise(p[k], chunk, MADV_POPULATE_WRITE) < 0)
+				err(1, "madvise(MADV_POPULATE_WRITE)");
+		}
+		v[r] = (double)size / ((double)(now_ns() - t0) / 1e9);
+		for (k = 0; k < n; k++)
+			munmap(p[k], chunk);
+	}
+	free(p);
+	return median(v, runs);
+}
+
 /* ---- checkpoint ---- */
 
 static void *
@@ -544,7 +581,7 @@ bench_size(uint64_t size, size_t chunk, int runs)
 	double mc[MAX_THREADS + 1], mf[MAX_THREADS + 1], ck[2 * MAX_RUNS],
 	    as[MAX_RUNS], ckc[2 * MAX_RUNS], asc[MAX_RUNS], afc[MAX_RUNS], mcc,
 	    unused,
-	    af[MAX_RUNS], c, s, f;
+	    af[MAX_RUNS], c, s, f, ps;
 	const char *ratio, *fresh;
 	struct sampler smp;
 	struct state st;
@@ -561,6 +598,10 @@ bench_size(uint64_t size, size_t chunk, int runs)
 	figure("memcpy", lbl, "_2t", mc[2] / GIB, "GiB/s");
 	figure("memcpy_fresh", lbl, "", mf[1] / GIB, "GiB/s");
 	figure("memcpy_fresh", lbl, "_2t", mf[2] / GIB, "GiB/s");
+	ps = bench_page_supply(size, chunk, runs);
+	figure("page_supply", lbl, "", ps / GIB, "GiB/s");
+	/* copy + page supply, each at its own rate, against the copy alone */
+	figure("new_memory_ceiling", lbl, "_ratio", ps / (ps + mc[1]), "x");
 
 	for (nt = 1; nt <= MAX_THREADS; nt++) {
 		sfx = nt == 1 ? "" : "_2t";

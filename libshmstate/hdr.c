@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "internal.h"
 

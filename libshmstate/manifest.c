@@ -16,7 +16,7 @@
 
 /* For XXH3_state_t on the stack; the library and header ship together. */
 #define XXH_STATIC_LINKING_ONLY
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "internal.h"
 

@@ -9,12 +9,14 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "internal.h"
 
 /* Bytes copied (or read) and hashed per step, so the hash reads cache. */
 #define SHMS__COPY_CHUNK	(128u * 1024)
+/* Reads at least this long prefault the caller's buffer (segr.c). */
+#define SHMS__POPULATE_MIN	(64u * 1024)
 
 struct shms_ckpt {
 	struct shms_svc		*svc;
