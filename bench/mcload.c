@@ -936,5 +936,15 @@ main(int argc, char **argv)
 	report(t - t0);
 	if (o.gap)
 		gap_report(cs, t0, gp.t_stop);
+	for (i = 0; i < o.conns; i++) {
+		if (cs[i].fd >= 0)
+			close(cs[i].fd);
+		free(cs[i].in);
+		free(cs[i].out);
+	}
+	free(cs);
+	free(vpat);
+	free(zipf_cdf);
+	close(ep);
 	return 0;
 }

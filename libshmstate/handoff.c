@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "internal.h"
 
@@ -438,7 +438,13 @@ shms_handoff_take(struct shms_handoff_in **hp, struct shms_listen_fd *fds,
 			hit = bsearch(&key, recs, nrec, sizeof(*recs),
 			    rec_cmp);
 		}
-		if (hit == NULL || used[hit - recs]) {
+		if (hit != NULL && used[hit - recs]) {
+			/*
+			 * Another fd of a socket taken already: shutting it
+			 * down would end the connection we keep.
+			 */
+			close(fds[i].fd);
+		} else if (hit == NULL) {
 			/* Unknown stream position: never guess. */
 			hoff_close(fds[i].fd);
 			h->st.closed++;

@@ -636,11 +636,12 @@ workers_start(struct server *srv)
 	 */
 	for (i = 0; srv->handed != NULL; i++) {
 		struct conn *c = srv->handed;
-		int one = 1;
 
+		/*
+		 * TCP_NODELAY is the socket's, set when our predecessor
+		 * accepted it: one syscall per connection saved here.
+		 */
 		srv->handed = c->lnext;
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		    sizeof(one));
 		__atomic_add_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
 		if (conn_attach(&srv->workers[i % settings.threads], c,
 		    EPOLLIN | EPOLLRDHUP | EPOLLOUT) < 0) {

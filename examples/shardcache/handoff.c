@@ -55,11 +55,15 @@ handoff_take(struct server *srv, struct shms_listen_fd *fds, int n)
 	for (i = 0; i < cnt; i++) {
 		fd = shms_handoff_conn(h, i, &rec);
 		c = calloc(1, sizeof(*c));
+		/*
+		 * O_NONBLOCK belongs to the open file, which our predecessor
+		 * accepted non-blocking: set it only if it is not.
+		 */
 		if (c == NULL || rec.applen != sizeof(app_state) ||
 		    memcmp(rec.app, app_state, sizeof(app_state)) != 0 ||
 		    rec.inlen > HANDOFF_IN_MAX ||
-		    (fl = fcntl(fd, F_GETFL)) < 0 ||
-		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		    (fl = fcntl(fd, F_GETFL)) < 0 || (!(fl & O_NONBLOCK) &&
+		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
 			goto drop;
 		c->fd = fd;
 		c->last_active = sc_now();

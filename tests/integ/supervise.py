@@ -560,6 +560,54 @@ def case_impostor():
     check(sup.stop() == 0, "stops a child that never got ready")
 
 
+NOTIFY_FDS_CHILD = r"""
+import os, socket, sys, time
+path = os.environ["NOTIFY_SOCKET"]
+marker = os.open(sys.argv[1], os.O_RDONLY)
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+           bytes(memoryview(__import__("array").array("i", [marker] * 3))))]
+for msg in (b"X_PAD=" + b"x" * (4097 - 6),       # one byte over the limit
+            b"x" * 6000,                          # truncated
+            b"STATUS=no FDSTORE\n",              # fds without FDSTORE=1
+            b"\x00bad",                           # malformed
+            b"FDSTORE=1\nFDNAME=shms-blob\n"):   # a blob that is no memfd
+    s.sendmsg([msg], rights, 0, path)
+s.sendto(b"READY=1", path)
+time.sleep(300)
+"""
+
+
+def case_notify_fds():
+    """fds the child passes with a datagram that is oversized (even by one
+    byte, which fits the receive buffer), truncated, without FDSTORE=1,
+    malformed, or an unacceptable blob: every one closed, none leaked."""
+    marker = os.path.join(TMP, "fd-marker")
+    with open(marker, "w") as f:
+        f.write("x")
+    prog = os.path.join(TMP, "notify_fds.py")
+    with open(prog, "w") as f:
+        f.write(NOTIFY_FDS_CHILD)
+    child = script("notify-fds", 'exec python3 "%s" "%s"' % (prog, marker))
+    sup = Sup("nfd", binary=child)
+    spid = sup.p.pid
+
+    def held():
+        n = 0
+        for fd in os.listdir("/proc/%d/fd" % spid):
+            try:
+                n += os.readlink("/proc/%d/fd/%s" % (spid, fd)) == marker
+            except OSError:
+                pass
+        return n
+    wait_for(lambda: held() == 0, 3)
+    check(held() == 0, "supervisor holds none of the 15 fds passed "
+          "(holds %d)" % held())
+    check("oversized message" in sup.text(), "oversized logged")
+    check("without FDSTORE=1 closed" in sup.text(), "no FDSTORE logged")
+    check(sup.stop() == 0, "stops")
+
+
 def children(pid):
     try:
         with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
@@ -727,7 +775,8 @@ def case_systemd():
 CASES = {"upgrades": case_upgrades, "rollback": case_rollback,
          "crash": case_crash, "control": case_control,
          "startup": case_startup, "impostor": case_impostor,
-         "leftovers": case_leftovers, "arena": case_arena, "systemd": case_systemd}
+         "leftovers": case_leftovers, "arena": case_arena, "systemd": case_systemd,
+         "notify_fds": case_notify_fds}
 
 
 def main():

@@ -321,6 +321,65 @@ test_take_bad(void **state)
 	assert_int_equal(shms_handoff_take(NULL, lf, 0), -EINVAL);
 }
 
+/*
+ * The same socket passed twice (two fds of one open file): taken once,
+ * and the extra fd is only closed: a shutdown would end the connection
+ * just taken.
+ */
+static void
+test_take_dup(void **state)
+{
+	char path[108], last[256], c;
+	struct shms_listen_fd lf[3];
+	struct shms_handoff_in *in;
+	struct shms_handoff_stats st;
+	struct shms_handoff_rec rec;
+	struct shms_handoff *h;
+	struct rx rx[4];
+	int s, p[2], n, i, k = 0, fd;
+
+	(void)state;
+	s = bind_notify(path, sizeof(path));
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
+	assert_int_equal(shms_handoff_new(&h), 0);
+	assert_int_equal(shms_handoff_add(h, p[0], "ge", 2, NULL, 0, "A", 1),
+	    0);
+	assert_int_equal(shms_handoff_send(h), 1);
+	shms_handoff_free(h);
+	close(p[0]);
+	n = drain(s, rx, 4, last, sizeof(last));
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		lf[k].fd = rx[i].fd;
+		strcpy(lf[k++].name, rx[i].name);
+		if (strcmp(rx[i].name, SHMS_HANDOFF_CONN_NAME) == 0) {
+			lf[k].fd = dup(rx[i].fd);
+			assert_true(lf[k].fd >= 0);
+			strcpy(lf[k++].name, rx[i].name);
+		}
+	}
+	assert_int_equal(k, 3);
+	assert_int_equal(shms_handoff_take(&in, lf, 3), 1);
+	shms_handoff_stats(in, &st);
+	assert_int_equal(st.taken, 1);
+	assert_int_equal(st.closed, 0);
+	fd = shms_handoff_conn(in, 0, &rec);
+	assert_int_equal(rec.inlen, 2);
+	/* Still open both ways. */
+	assert_int_equal(write(fd, "x", 1), 1);
+	assert_int_equal(read(p[1], &c, 1), 1);
+	assert_int_equal(write(p[1], "y", 1), 1);
+	assert_int_equal(read(fd, &c, 1), 1);
+	assert_int_equal(c, 'y');
+	close(fd);
+	close(p[1]);
+	assert_int_equal(shms_handoff_release(in, 1), 1);
+	(void)drain(s, rx, 4, NULL, 0);
+	close(s);
+	unlink(path);
+	unsetenv("NOTIFY_SOCKET");
+}
+
 int
 main(void)
 {
@@ -328,6 +387,7 @@ main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_take_bad),
+		cmocka_unit_test(test_take_dup),
 	};
 
 	unsetenv("NOTIFY_SOCKET");

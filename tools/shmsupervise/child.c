@@ -55,7 +55,7 @@ build_env(const struct passfd *pf, int npf, char **pidslot)
 	static char fds[32], dir[PATH_MAX + 16], svc[SHMS_NAME_MAX + 32],
 	    nsock[PATH_MAX + 16], pid[32];
 	static char names[SUP_PASSFD_MAX * (SHMS_FDNAME_MAX + 1) + 32];
-	size_t n = 0, i, k = 0, m;
+	size_t n = 0, i, k = 0, m, len;
 	char **env;
 	int j;
 
@@ -67,12 +67,25 @@ build_env(const struct passfd *pf, int npf, char **pidslot)
 		if (!env_is_ours(environ[i]))
 			env[k++] = environ[i];
 	snprintf(fds, sizeof(fds), "LISTEN_FDS=%d", npf);
-	/* Appended in place: strlcat would rescan thousands of names. */
+	/*
+	 * Appended in place: strlcat would rescan thousands of names. Names
+	 * are at most SHMS_FDNAME_MAX bytes and npf at most SUP_PASSFD_MAX,
+	 * so they fit; a name that would not is refused rather than cut
+	 * (the child would count fewer names than fds).
+	 */
 	m = strlcpy(names, "LISTEN_FDNAMES=", sizeof(names));
-	for (j = 0; j < npf && m < sizeof(names); j++) {
+	for (j = 0; j < npf; j++) {
+		len = strnlen(pf[j].name, SHMS_FDNAME_MAX + 1);
+		if (len > SHMS_FDNAME_MAX || len + 2 > sizeof(names) - m) {
+			free(env);
+			errno = ENAMETOOLONG;
+			return NULL;
+		}
 		if (j > 0)
 			names[m++] = ':';
-		m += strlcpy(names + m, pf[j].name, sizeof(names) - m);
+		memcpy(names + m, pf[j].name, len);
+		m += len;
+		names[m] = '\0';
 	}
 	snprintf(dir, sizeof(dir), "SHMSTATE_DIR=%s", conf.root);
 	snprintf(svc, sizeof(svc), "SHMSTATE_SERVICE=%s", conf.name);

@@ -136,6 +136,8 @@ control_reply(int id, const char *text)
 void
 control_accept(void)
 {
+	static const char denied[] = "error permission denied\n",
+	    busy[] = "error busy: too many control connections\n";
 	struct ucred cr;
 	socklen_t crlen = sizeof(cr);
 	int fd, id;
@@ -155,7 +157,7 @@ control_accept(void)
 	if (cr.uid != geteuid() && cr.uid != 0) {
 		log_warnx("control: refused pid %ld uid %ld (not uid %ld or "
 		    "root)", (long)cr.pid, (long)cr.uid, (long)geteuid());
-		send_all(fd, "error permission denied\n", 24);
+		send_all(fd, denied, sizeof(denied) - 1);
 		discard_input(fd);
 		close(fd);
 		return;
@@ -164,7 +166,7 @@ control_accept(void)
 		if (conns[id].fd == -1)
 			break;
 	if (id == SUP_CTL_CONNS) {
-		send_all(fd, "error busy: too many control connections\n", 41);
+		send_all(fd, busy, sizeof(busy) - 1);
 		close(fd);
 		return;
 	}

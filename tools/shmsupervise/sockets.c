@@ -455,6 +455,12 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 		return 0;
 	}
 	if (n > SHMS_NOTIFY_MAX || (mh.msg_flags & MSG_TRUNC)) {
+		/*
+		 * One byte over without MSG_TRUNC (the buffer holds
+		 * SHMS_NOTIFY_MAX + 1) kept its fds above: ours to close.
+		 */
+		for (int i = 0; i < nfds; i++)
+			close(rfds[i]);
 		log_warnx("notify: oversized message from pid %ld dropped",
 		    (long)cred->pid);
 		return 0;
