@@ -472,6 +472,10 @@ check_info(struct shms_svc *svc, const char *file,
 {
 	uint32_t want = (in->flags & SHMS__F_HUGE) ? HUGE : PAGE;
 
+	/* A renamed or copied file: adopting would carry the wrong name on. */
+	if (strcmp(in->name, file + strlen(SHMS__ARENA_PREFIX)) != 0)
+		return shms__fail(svc, SHMS_ECORRUPT, "%s: header is of arena "
+		    "%s", file, in->name);
 	if (layout != NULL && strcmp(layout, in->layout) != 0)
 		return shms__fail(svc, SHMS_ELAYOUT, "%s: layout \"%s\", "
 		    "expected \"%s\"", file, in->layout, layout);

@@ -201,6 +201,20 @@ entry_missing(struct shms_entry *e, const struct shms__mentry *me)
 	entry_error(e, SHMS_EMISSING, "listed in the manifest but missing");
 }
 
+/*
+ * Is file "arena.<name>", or a chunk "arena.<name>.<...>" (the arena code
+ * owns the names after the prefix)? Anything else is a renamed or copied
+ * arena, whose header would be adopted under the wrong name.
+ */
+static int
+arena_file_of(const char *file, const char *name)
+{
+	const char *s = file + strlen(SHMS__ARENA_PREFIX);
+	size_t n = strlen(name);
+
+	return strncmp(s, name, n) == 0 && (s[n] == '\0' || s[n] == '.');
+}
+
 /* Does a valid header agree with the file's name and the manifest? */
 static void
 entry_agree(struct shms_entry *e, const struct shms__manifest *m,
@@ -227,6 +241,9 @@ entry_agree(struct shms_entry *e, const struct shms__manifest *m,
 		if (in->kind != SHMS_KIND_ARENA)
 			entry_error(e, SHMS_ECORRUPT, "checkpoint header in "
 			    "an arena file");
+		else if (!arena_file_of(e->file, in->name))
+			entry_error(e, SHMS_ECORRUPT, "header is of arena %s",
+			    in->name);
 		return;
 	default:
 		/* Arena chunk files are named by the arena code. */

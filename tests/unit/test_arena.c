@@ -322,6 +322,55 @@ test_corrupt_file(void **state)
 	svc_close(svc);
 }
 
+/* List callback: the entry of file arena.moved. */
+static int
+find_moved(const struct shms_entry *e, void *arg)
+{
+	if (strcmp(e->file, "arena.moved") == 0)
+		*(struct shms_entry *)arg = *e;
+	return 0;
+}
+
+/*
+ * A sound arena file under another arena's name (renamed, or copied over
+ * it): its header names "orig". Adopting it would rewrite that header
+ * under the wrong file; list and inspect must say so too.
+ */
+static void
+test_renamed(void **state)
+{
+	struct shms_svc *svc = svc_open();
+	struct shms_arena_stats st;
+	struct shms_entry e;
+	struct shms_arena *a;
+	int dirfd = shms__svc_dirfd(svc);
+
+	(void)state;
+	shms_arena_remove(svc, "moved");
+	a = make(svc, "orig", 2 * MiB, 0, 0);
+	fill_list(a, 10);
+	assert_int_equal(shms_arena_seal(a, 0), 0);
+	assert_int_equal(renameat(dirfd, "arena.orig", dirfd, "arena.moved"),
+	    0);
+	assert_int_equal(shms_arena_adopt(svc, "moved", "test.layout", 3, 0,
+	    &a), SHMS_ECORRUPT);
+	assert_non_null(strstr(shms_errdetail(svc), "orig"));
+	assert_int_equal(shms_arena_inspect(svc, "arena.moved", 0, &st),
+	    SHMS_ECORRUPT);
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(shms_svc_list(svc, find_moved, &e), 0);
+	assert_string_equal(e.file, "arena.moved");
+	assert_int_equal(e.error, SHMS_ECORRUPT);
+	/* Back under its own name it is fine. */
+	assert_int_equal(renameat(dirfd, "arena.moved", dirfd, "arena.orig"),
+	    0);
+	assert_int_equal(shms_arena_adopt(svc, "orig", "test.layout", 3, 0,
+	    &a), 0);
+	check_list(a, 10);
+	assert_int_equal(shms_arena_destroy(a), 0);
+	svc_close(svc);
+}
+
 static void
 test_truncated(void **state)
 {
@@ -562,6 +611,7 @@ main(void)
 		cmocka_unit_test(test_checksum),
 		cmocka_unit_test(test_corrupt_file),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_renamed),
 		cmocka_unit_test(test_full_and_grow),
 		cmocka_unit_test(test_calloc_realloc),
 		cmocka_unit_test(test_threads),
