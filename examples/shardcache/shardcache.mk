@@ -17,15 +17,10 @@ $(B)/examples/shardcache/tests/%: examples/shardcache/tests/%.c $(SC_LIBOBJS) $(
 	$(CC) $(ALL_CFLAGS) $(CMOCKA_CFLAGS) -Iexamples/shardcache \
 	    -o $@ $< $(SC_LIBOBJS) $(ALL_LDFLAGS) $(SHMS_LINK) $(CMOCKA_LIBS)
 
-# A load generator for quick throughput checks against memcached.
-$(B)/sc_loadgen: examples/shardcache/tests/sc_loadgen.c
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(ALL_LDFLAGS)
-
 check-shardcache-unit: $(SC_TBINS)
 	@sh scripts/run-tests.sh shardcache-unit $(SC_TBINS)
 
-BINS		+= $(B)/shardcache $(B)/sc_loadgen
+BINS		+= $(B)/shardcache
 INSTALL_SBIN	+= $(B)/shardcache
 CHECKS		+= check-shardcache-unit
 .PHONY: check-shardcache-unit
