@@ -9,8 +9,11 @@
  * shms_errdetail().
  *
  * Constructors take an out-parameter that is written only on success.
- * Destructors accept NULL. The library never prints and keeps no global
- * mutable state. See libshmstate(3).
+ * Destructors accept NULL. The two calls that end a handle with an outcome
+ * to report, shms_ckpt_commit() and shms_adopt_finish(), say -EINVAL for
+ * NULL (nothing was committed or removed); their abort calls are the
+ * destructors. The library never prints and keeps no global mutable
+ * state. See libshmstate(3).
  */
 #ifndef SHMSTATE_H
 #define SHMSTATE_H
@@ -330,7 +333,8 @@ SHMS_EXPORT int shms_seg_close(struct shms_seg *seg);
 /*
  * Ends an adoption: closes its segments, then removes the adopted
  * generation (segments and manifest) unless SHMS_ADOPT_KEEP. The handle
- * is freed whatever the result.
+ * is freed whatever the result. ad NULL is -EINVAL, not a no-op: it
+ * reports what was removed, and nothing was (shms_adopt_abort(NULL) is).
  */
 #define SHMS_ADOPT_KEEP		0x1u
 SHMS_EXPORT int shms_adopt_finish(struct shms_adopt *ad, unsigned flags);
