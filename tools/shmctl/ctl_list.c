@@ -2,12 +2,12 @@
  * ctl_list.c: shmctl list and shmctl info.
  */
 #include <err.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bsd/string.h>
 
@@ -237,26 +237,18 @@ json_service_head(struct lister *l, int first)
 int
 cmd_list(int argc, char **argv, const struct shmctl_opts *g)
 {
-	static const struct option opts[] = {
-		{ "json",	no_argument,	NULL, 'j' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL,		0,		NULL, 0 },
-	};
 	struct ctl_services ss;
 	struct ctl_target tgt;
 	struct lister l;
 	char why[CTL_WHY_MAX];
-	int ch, rc, status = CTL_EXIT_OK, nout = 0;
+	int rc, status = CTL_EXIT_OK, nout = 0;
+	unsigned opts;
 	size_t i;
 
 	memset(&l, 0, sizeof(l));
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		if (ch == 'j')
-			l.json = 1;
-		else
-			return ctl_std_opt(argv[0], ch);
-	}
+	if ((rc = ctl_opts(argc, argv, CTL_OPT_JSON, &opts)) >= 0)
+		return rc;
+	l.json = (opts & CTL_OPT_JSON) != 0;
 	argc -= optind;
 	argv += optind;
 	if (argc > 1 || (argc == 1 && (ctl_target_parse(argv[0], &tgt) != 0 ||
@@ -471,19 +463,14 @@ info_service(struct shms_svc *svc, const char *service,
 int
 cmd_info(int argc, char **argv, const struct shmctl_opts *g)
 {
-	static const struct option opts[] = {
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL,		0,		NULL, 0 },
-	};
 	const struct shms_entry *e;
 	struct ctl_entries es;
 	struct ctl_target tgt;
 	struct shms_svc *svc;
-	int ch, rc;
+	int rc;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		return ctl_std_opt(argv[0], ch);
+	if ((rc = ctl_opts(argc, argv, 0, NULL)) >= 0)
+		return rc;
 	argc -= optind;
 	argv += optind;
 	if (argc != 1) {

@@ -7,7 +7,6 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,28 +71,6 @@ one_target(int argc, char **argv, const char *cmd, int optional,
 		return CTL_EXIT_USAGE;
 	}
 	return CTL_EXIT_OK;
-}
-
-/* Options of a command that takes --help and maybe --force. */
-static int
-parse_opts(int argc, char **argv, int allow_force, int *force)
-{
-	static const struct option opts[] = {
-		{ "force",	no_argument,	NULL, 'f' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL,		0,		NULL, 0 },
-	};
-	int ch;
-
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, allow_force ? "fh" : "h",
-	    allow_force ? opts : opts + 1, NULL)) != -1) {
-		if (ch == 'f' && allow_force)
-			*force = 1;
-		else
-			return ctl_std_opt(argv[0], ch);
-	}
-	return -1;
 }
 
 static int
@@ -169,7 +146,7 @@ cmd_verify(int argc, char **argv, const struct shmctl_opts *g)
 	size_t bad;
 	int rc;
 
-	if ((rc = parse_opts(argc, argv, 0, NULL)) >= 0)
+	if ((rc = ctl_opts(argc, argv, 0, NULL)) >= 0)
 		return rc;
 	if ((rc = one_target(argc - optind, argv + optind, "verify", 1, 0, 0,
 	    &t)) != CTL_EXIT_OK)
@@ -383,16 +360,18 @@ cmd_rm(int argc, char **argv, const struct shmctl_opts *g)
 	struct ctl_entries es;
 	struct ctl_target t;
 	struct shms_svc *svc;
-	int force = 0, locked, rc;
+	unsigned opts;
+	int locked, rc;
 
-	if ((rc = parse_opts(argc, argv, 1, &force)) >= 0)
+	if ((rc = ctl_opts(argc, argv, CTL_OPT_FORCE, &opts)) >= 0)
 		return rc;
 	if ((rc = one_target(argc - optind, argv + optind, "rm", 0, 0, 1,
 	    &t)) != CTL_EXIT_OK)
 		return rc;
-	svc = open_for_change(g, t.service, force, "remove", &locked);
+	svc = open_for_change(g, t.service, opts & CTL_OPT_FORCE, "remove",
+	    &locked);
 	if (!t.has_seg)
-		rc = rm_service(svc, t.service, force);
+		rc = rm_service(svc, t.service, opts & CTL_OPT_FORCE);
 	else {
 		if ((rc = ctl_entries_load(svc, &es)) != 0)
 			errx(CTL_EXIT_FAIL, "%s: %s: %s", t.service,
@@ -482,7 +461,7 @@ cmd_gc(int argc, char **argv, const struct shmctl_opts *g)
 	struct ctl_target t;
 	int rc;
 
-	if ((rc = parse_opts(argc, argv, 0, NULL)) >= 0)
+	if ((rc = ctl_opts(argc, argv, 0, NULL)) >= 0)
 		return rc;
 	if ((rc = one_target(argc - optind, argv + optind, "gc", 1, 0, 0,
 	    &t)) != CTL_EXIT_OK)
@@ -498,14 +477,15 @@ cmd_dump(int argc, char **argv, const struct shmctl_opts *g)
 	struct ctl_entries es;
 	struct ctl_target t;
 	struct shms_svc *svc;
-	int force = 0, rc;
+	unsigned opts;
+	int rc;
 
-	if ((rc = parse_opts(argc, argv, 1, &force)) >= 0)
+	if ((rc = ctl_opts(argc, argv, CTL_OPT_FORCE, &opts)) >= 0)
 		return rc;
 	if ((rc = one_target(argc - optind, argv + optind, "dump", 0, 1, 1,
 	    &t)) != CTL_EXIT_OK)
 		return rc;
-	if (isatty(STDOUT_FILENO) && !force)
+	if (isatty(STDOUT_FILENO) && !(opts & CTL_OPT_FORCE))
 		errx(CTL_EXIT_FAIL, "refusing to write a binary payload to a "
 		    "terminal (redirect stdout, or use --force)");
 	svc = ctl_open_entries(g, t.service, SHMS_SVC_RDONLY |

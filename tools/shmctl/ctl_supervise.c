@@ -282,23 +282,13 @@ print_stderr(const struct reply *r, const char *key)
 int
 cmd_status(int argc, char **argv, const struct shmctl_opts *g)
 {
-	static const struct option opts[] = {
-		{ "json",	no_argument,	NULL, 'j' },
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL,		0,		NULL, 0 },
-	};
 	static struct reply r;
+	unsigned opts;
 	size_t i;
-	int ch, json = 0, rc;
+	int rc;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "hj", opts, NULL)) != -1) {
-		if (ch == 'j') {
-			json = 1;
-			continue;
-		}
-		return ctl_std_opt(argv[0], ch);
-	}
+	if ((rc = ctl_opts(argc, argv, CTL_OPT_JSON, &opts)) >= 0)
+		return rc;
 	argc -= optind;
 	argv += optind;
 	if (argc != 1) {
@@ -311,7 +301,7 @@ cmd_status(int argc, char **argv, const struct shmctl_opts *g)
 		warnx("%s: %s", argv[0], ctl_vis(r.first));
 		return CTL_EXIT_FAIL;
 	}
-	if (json) {
+	if (opts & CTL_OPT_JSON) {
 		print_json(&r);
 		return CTL_EXIT_OK;
 	}
@@ -428,15 +418,10 @@ cmd_upgrade(int argc, char **argv, const struct shmctl_opts *g)
 static int
 simple(const char *cmd, int argc, char **argv, const struct shmctl_opts *g)
 {
-	static const struct option opts[] = {
-		{ "help",	no_argument,	NULL, 'h' },
-		{ NULL,		0,		NULL, 0 },
-	};
-	int ch;
+	int rc;
 
-	optind = 0;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1)
-		return ctl_std_opt(argv[0], ch);
+	if ((rc = ctl_opts(argc, argv, 0, NULL)) >= 0)
+		return rc;
 	argc -= optind;
 	argv += optind;
 	if (argc != 1) {

@@ -4,6 +4,7 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,43 @@
 #include <bsd/vis.h>
 
 #include "shmctl.h"
+
+int
+ctl_opts(int argc, char **argv, unsigned allow, unsigned *seen)
+{
+	static const struct {
+		unsigned	bit;
+		struct option	opt;
+	} all[] = {
+		{ CTL_OPT_FORCE, { "force", no_argument, NULL, 'f' } },
+		{ CTL_OPT_JSON, { "json", no_argument, NULL, 'j' } },
+		{ 0, { "help", no_argument, NULL, 'h' } },
+	};
+	struct option opts[sizeof(all) / sizeof(all[0]) + 1];
+	char optstr[sizeof(all) / sizeof(all[0]) + 1];
+	size_t i, n = 0;
+	int ch;
+
+	memset(opts, 0, sizeof(opts));
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i].bit == 0 || (allow & all[i].bit)) {
+			opts[n] = all[i].opt;
+			optstr[n++] = (char)all[i].opt.val;
+		}
+	optstr[n] = '\0';
+	if (seen != NULL)
+		*seen = 0;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, optstr, opts, NULL)) != -1) {
+		for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+			if (all[i].bit != 0 && ch == all[i].opt.val)
+				break;
+		if (i == sizeof(all) / sizeof(all[0]) || seen == NULL)
+			return ctl_std_opt(argv[0], ch);
+		*seen |= all[i].bit;
+	}
+	return -1;
+}
 
 int
 ctl_target_parse(const char *arg, struct ctl_target *t)

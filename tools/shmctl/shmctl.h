@@ -67,6 +67,17 @@ int	ctl_std_opt(const char *cmd, int ch);
 
 /* ---- ctl_util.c ---- */
 
+/* Options a command may take besides -h/--help (ctl_opts()). */
+#define CTL_OPT_FORCE	0x1u	/* -f, --force */
+#define CTL_OPT_JSON	0x2u	/* -j, --json */
+/*
+ * The option loop of a command taking -h/--help and the CTL_OPT_* bits in
+ * allow: a fresh getopt_long() scan of argv (argv[0] is the command);
+ * *seen (may be NULL when allow is 0) gets the bits given. Returns -1 to
+ * go on with the operands at argv + optind, or the exit status to return.
+ */
+int	ctl_opts(int argc, char **argv, unsigned allow, unsigned *seen);
+
 /* SERVICE[/SEGMENT] split and checked; seg is NULL when absent. */
 struct ctl_target {
 	char	 service[SHMS_NAME_MAX + 1];
