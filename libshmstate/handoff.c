@@ -306,10 +306,11 @@ hoff_close(int fd)
 
 /*
  * Reads a blob fd into a heap copy after checking it cannot change under
- * us. Returns the buffer and its length, or NULL with detail set.
+ * us. Returns 0 with *bp and *lenp set, -ENOMEM, or SHMS_EPROTO for a
+ * blob to refuse (detail says why).
  */
-static void *
-blob_read(int fd, size_t *lenp, char *detail, size_t dlen)
+static int
+blob_read(int fd, void **bp, size_t *lenp, char *detail, size_t dlen)
 {
 	struct stat st;
 	unsigned char *b;
@@ -319,23 +320,22 @@ blob_read(int fd, size_t *lenp, char *detail, size_t dlen)
 
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		snprintf(detail, dlen, "blob fd is not a regular file");
-		return NULL;
+		return SHMS_EPROTO;
 	}
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals == -1 || (seals & (F_SEAL_WRITE | F_SEAL_SHRINK)) !=
 	    (F_SEAL_WRITE | F_SEAL_SHRINK)) {
 		snprintf(detail, dlen, "blob memfd is not sealed");
-		return NULL;
+		return SHMS_EPROTO;
 	}
 	if (st.st_size < HOFF_HDR || st.st_size > SHMS_HANDOFF_BLOB_MAX) {
 		snprintf(detail, dlen, "blob of %lld bytes",
 		    (long long)st.st_size);
-		return NULL;
+		return SHMS_EPROTO;
 	}
-	if ((b = malloc((size_t)st.st_size)) == NULL) {
-		snprintf(detail, dlen, "blob: out of memory");
-		return NULL;
-	}
+	/* Not the blob's fault: the caller fails, changing nothing. */
+	if ((b = malloc((size_t)st.st_size)) == NULL)
+		return -ENOMEM;
 	while (off < (size_t)st.st_size) {
 		n = pread(fd, b + off, (size_t)st.st_size - off, (off_t)off);
 		if (n == -1 && errno == EINTR)
@@ -343,12 +343,13 @@ blob_read(int fd, size_t *lenp, char *detail, size_t dlen)
 		if (n <= 0) {
 			snprintf(detail, dlen, "blob: short read");
 			free(b);
-			return NULL;
+			return SHMS_EPROTO;
 		}
 		off += (size_t)n;
 	}
+	*bp = b;
 	*lenp = off;
-	return b;
+	return 0;
 }
 
 static int
@@ -391,12 +392,13 @@ shms_handoff_take(struct shms_handoff_in **hp, struct shms_listen_fd *fds,
 		if (fds[i].fd < 0 ||
 		    strcmp(fds[i].name, SHMS_HANDOFF_BLOB_NAME) != 0)
 			continue;
-		b = h->nblobs < SHMS__ARRAY_SIZE(h->blobs) ?
-		    blob_read(fds[i].fd, &len, h->detail, sizeof(h->detail)) :
-		    NULL;
-		close(fds[i].fd);
-		fds[i].fd = -1;
-		if (b == NULL) {
+		/* Blob fds are closed once nothing can fail: see below. */
+		rc = h->nblobs < SHMS__ARRAY_SIZE(h->blobs) ?
+		    blob_read(fds[i].fd, &b, &len, h->detail,
+		    sizeof(h->detail)) : SHMS_EPROTO;
+		if (rc == -ENOMEM)
+			goto nomem;
+		if (rc < 0) {
 			h->st.bad_blobs++;
 			continue;
 		}
@@ -426,6 +428,13 @@ shms_handoff_take(struct shms_handoff_in **hp, struct shms_listen_fd *fds,
 		if ((used = calloc(nrec, 1)) == NULL)
 			goto nomem;
 	}
+	/* -ENOMEM above leaves fds as they were, so a retry can work. */
+	for (i = 0; i < n; i++)
+		if (fds[i].fd >= 0 &&
+		    strcmp(fds[i].name, SHMS_HANDOFF_BLOB_NAME) == 0) {
+			close(fds[i].fd);
+			fds[i].fd = -1;
+		}
 	for (i = 0; i < n; i++) {
 		if (fds[i].fd < 0 ||
 		    strcmp(fds[i].name, SHMS_HANDOFF_CONN_NAME) != 0)
