@@ -628,7 +628,9 @@ SHMS_EXPORT int shms_arena_stats(struct shms_arena *a,
  * the allocator metadata is validated: the free lists, or with
  * SHMS_ARENA_VERIFY every page, slab and counter, plus the seal checksum
  * if there is one. Errors as for adopt, except that a dirty arena is
- * inspected (state live, owner_alive 0) rather than refused.
+ * inspected (state live, owner_alive 0) rather than refused. The file is
+ * mapped, not pread: truncating it meanwhile (only another process of the
+ * same uid could) raises SIGBUS in the inspector.
  */
 SHMS_EXPORT int shms_arena_inspect(struct shms_svc *svc, const char *file,
     unsigned flags, struct shms_arena_stats *st);
