@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #include <bsd/string.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "internal.h"
 #include "arena_format.h"

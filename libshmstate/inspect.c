@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include <bsd/string.h>
-#include <xxhash.h>
+#include "xxh.h"
 
 #include "internal.h"
 
