@@ -17,11 +17,12 @@ coverage:
 	@command -v lcov >/dev/null || { echo "coverage: needs lcov" \
 	    "(apt-get install lcov)"; exit 1; }
 	@find $(COV_B) -name '*.gcda' -delete 2>/dev/null; true
+	@mkdir -p $(COV_B)
 	@$(MAKE) --no-print-directory -k B=$(COV_B) \
 	    CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" $(COV_CHECKS) \
-	    >$(COV_B).log 2>&1 || echo "coverage: some checks failed" \
-	    "(figures still count what ran); log: $(COV_B).log"
-	@grep -E '^[a-z-]+: [0-9]+ passed' $(COV_B).log || true
+	    >$(COV_B)/coverage.log 2>&1 || echo "coverage: some checks" \
+	    "failed (figures still count what ran); log: $(COV_B)/coverage.log"
+	@grep -E '^[a-z-]+: [0-9]+ passed' $(COV_B)/coverage.log || true
 	@# The zero baseline of every compiled file, so that a file no test
 	@# ran counts as 0 % instead of dropping out of the figures.
 	@lcov --quiet $(LCOV_RC) --capture --initial --directory $(COV_B) \

@@ -22,12 +22,14 @@ The rule (also in shmstate-reliability(7), Coverage):
       record the detail and return the code), or assigns one of these
       (`return seg->err = rc;' counts by what is assigned);
    2. `goto L;' where L is a failure label (fail*, err*, nomem, bad*);
-   3. `return V;' or `goto L;' (any label) right after a statement in
-      the same block that assigns an error expression (`rc = -EBUSY;
-      goto out;');
-   4. `return V;' or `goto L;' directly in the then-branch of an `if'
-      whose condition tests V (for goto: any variable) for failure:
-      `V < 0', `(V = call()) < 0' and, for return, also `V != 0', `V';
+   3. `return V;' or `goto L;' (any label) after a statement in the
+      same block that assigns an error expression (to V, for return):
+      `rc = -EBUSY; goto out;', `rc = shms__fail(...); cleanup(); return
+      rc;';
+   4. `return V;' or `goto L;' in the then-branch of an `if' (directly,
+      or in its braces) whose condition tests V (for goto: any variable,
+      V may be a member, `s.fd') for failure: `V < 0', `(V = call()) < 0'
+      (or `!= 0', `<= 0') and, for return, also `V != 0', `V <= 0', `V';
    5. an error recorded without leaving at once: an expression statement
       `V = E;' or `shms__fail(...);' (E as in 1), or `V = W;' under an
       `if' testing W as in 4, that no exit follows in its block (errors
@@ -39,11 +41,14 @@ The rule (also in shmstate-reliability(7), Coverage):
   matched against the path's text, "condition => statement").
 
 Prints `api_error_paths: N paths', `api_error_paths_reached: M paths',
-`api_error_paths_allowlisted: K paths' and each path neither reached nor
-allowlisted as `file:line function  text'. --list prints every path with
-its count; --build=DIR warns about a source edited after DIR's object
-was compiled (its line counts may then be off); --others every other exit (`return 0;' aside) to review
-the rule against; --strict exits 1 when a path is unreached.
+`api_error_paths_allowlisted: K paths', `api_error_paths_unreached: U
+paths' and each path neither reached nor allowlisted as `file:line
+function  text'. --list prints every path with its count (`-': no line
+of it was instrumented); --build=DIR warns about a source edited after
+DIR's object was compiled (its line counts may then be off); --others
+prints every other exit (`return 0;' aside), to review the rule against;
+--strict exits 1 when a path is unreached or a function has no
+definition.
 """
 import re
 import sys
