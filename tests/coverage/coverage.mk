@@ -12,6 +12,9 @@ COV_B		?= $(B)-cov
 COV_CHECKS	?= check-run
 LCOV_RC		= --rc lcov_branch_coverage=1
 COV_STRICT	?=
+# -u: link libgcov's __gcov_dump into every program, so that a child that
+# leaves with _exit() (tests/fault) can still write its counts.
+COV_LDFLAGS	= --coverage -Wl,-u,__gcov_dump
 
 coverage:
 	@command -v lcov >/dev/null || { echo "coverage: needs lcov" \
@@ -19,7 +22,7 @@ coverage:
 	@find $(COV_B) -name '*.gcda' -delete 2>/dev/null; true
 	@mkdir -p $(COV_B)
 	@$(MAKE) --no-print-directory -k B=$(COV_B) \
-	    CFLAGS="-O0 -g --coverage" LDFLAGS="--coverage" $(COV_CHECKS) \
+	    CFLAGS="-O0 -g --coverage" LDFLAGS="$(COV_LDFLAGS)" $(COV_CHECKS) \
 	    >$(COV_B)/coverage.log 2>&1 || echo "coverage: some checks" \
 	    "failed (figures still count what ran); log: $(COV_B)/coverage.log"
 	@grep -E '^[a-z-]+: [0-9]+ passed' $(COV_B)/coverage.log || true

@@ -2,8 +2,8 @@
 """
 errpaths.py: which error paths of the public API did the tests reach?
 
-Usage: errpaths.py [--list] [--others] [--strict] [--build=DIR]
-                   HEADER INFO SRC.c...
+Usage: errpaths.py [--list] [--others] [--helpers] [--strict]
+                   [--build=DIR] HEADER INFO SRC.c...
 
 HEADER is libshmstate/shmstate.h, INFO an lcov tracefile (DA lines: the
 per-line execution counts gcov recorded), SRC the library's sources.
@@ -43,7 +43,10 @@ The rule (also in shmstate-reliability(7), Coverage):
 Prints `api_error_paths: N paths', `api_error_paths_reached: M paths',
 `api_error_paths_allowlisted: K paths', `api_error_paths_unreached: U
 paths' and each path neither reached nor allowlisted as `file:line
-function  text'. --list prints every path with its count (`-': no line
+function  text'. Then, for information, the same count over every
+other function of SRC (the helpers): `helper_error_paths: N paths',
+`helper_error_paths_reached: M paths'; --helpers lists the unreached
+ones. --list prints every path with its count (`-': no line
 of it was instrumented); --build=DIR warns about a source edited after
 DIR's object was compiled (its line counts may then be off); --others
 prints every other exit (`return 0;' aside), to review the rule against;
@@ -347,7 +350,9 @@ def walk(st):
         yield from walk(c)
 
 
-def find_paths(names, sources):
+def find_paths(want, sources):
+    """The error paths of every function definition whose name want()
+    accepts; returns them and the names found."""
     paths, found = [], set()
     for src in sources:
         toks = tokenize(open(src).read())
@@ -358,8 +363,8 @@ def find_paths(names, sources):
                 depth += 1
             elif s == '}':
                 depth -= 1
-            elif depth == 0 and s in names and i + 1 < len(toks) and \
-                    toks[i + 1].s == '(':
+            elif depth == 0 and re.match(r'[A-Za-z_]\w*$', s) and \
+                    want(s) and i + 1 < len(toks) and toks[i + 1].s == '(':
                 e = skip_balanced(toks, i + 1, '(', ')')
                 if e < len(toks) and toks[e].s == '{':
                     body, j = parse_stmt(toks, e, None)
@@ -403,7 +408,7 @@ def main(argv):
     if '--others' in flags:
         global OTHERS
         OTHERS = []
-    paths, found = find_paths(set(names), sources)
+    paths, found = find_paths(lambda f: f in names, sources)
     counts = read_counts(info)
     by_base = {}
     for f, c in counts.items():
@@ -415,12 +420,16 @@ def main(argv):
                 os.path.getmtime(src) > os.path.getmtime(gcno):
             print('errpaths: %s changed since it was compiled: its counts '
                   'may be off by lines' % src)
+
+    def count(src, first, last):
+        c = by_base.get(os.path.realpath(src), {})
+        return max([c[ln] for ln in range(first, last + 1) if ln in c],
+                   default=None)
+
     reached = allowed = 0
     unreached, used = [], set()
     for src, first, last, fn, why in paths:
-        c = by_base.get(os.path.realpath(src), {})
-        n = max([c[ln] for ln in range(first, last + 1) if ln in c],
-                default=None)
+        n = count(src, first, last)
         allow = [k for k, (f, pat, _) in enumerate(ALLOWLIST)
                  if f == fn and re.search(pat, why)]
         used.update(allow)
@@ -443,6 +452,18 @@ def main(argv):
     print('api_error_paths_unreached: %d paths' % len(unreached))
     for u in unreached:
         print(u)
+    # The same rule over the library's other functions (helpers), for
+    # information: not a target, since many are reached only through
+    # corruption that the API's own paths already refuse.
+    hpaths, _ = find_paths(lambda f: f not in names, sources)
+    hreached = 0
+    for src, first, last, fn, why in hpaths:
+        n = count(src, first, last)
+        hreached += 1 if n else 0
+        if '--helpers' in flags and not n:
+            print('helper: %s:%d %s  %s' % (src, first, fn, why))
+    print('helper_error_paths: %d paths' % len(hpaths))
+    print('helper_error_paths_reached: %d paths' % hreached)
     for k in sorted(set(range(len(ALLOWLIST))) - used):
         print('errpaths: allowlist entry matches nothing: %s %s' %
               ALLOWLIST[k][:2])

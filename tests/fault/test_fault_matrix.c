@@ -55,6 +55,13 @@
 
 #include "internal.h"
 
+/*
+ * Defined only in a --coverage build (libgcov): a child leaving with
+ * _exit() writes its line counts with it, or make coverage would not see
+ * the thousand failure paths the matrix goes through.
+ */
+extern void __gcov_dump(void) __attribute__((weak));
+
 /* ---- the interception ---- */
 
 enum fsym {
@@ -899,6 +906,8 @@ out:
 	 * the operation, tracked above); LeakSanitizer runs once, in the
 	 * parent, instead of in each of a thousand children.
 	 */
+	if (__gcov_dump != NULL)
+		__gcov_dump();
 	_exit(0);
 }
 
