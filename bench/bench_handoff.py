@@ -19,7 +19,9 @@ lost with its connection) and reconnects.
 Environment: B (build dir), BENCH_HANDOFF_MB (default 3072),
 BENCH_HANDOFF_CONNS (50), BENCH_HANDOFF_SYSTEMS ("shardcache memcached"),
 BENCH_HANDOFF_PACE_US (0: closed loop; N: a connection sends its next
-get no sooner than N us after its last, mcload -i).
+get no sooner than N us after its last, mcload -i),
+BENCH_HANDOFF_THREADS (worker threads of either server, -t; default
+one less than the cores, at most 2).
 Prints `name: value unit' lines.
 """
 import json
@@ -37,6 +39,11 @@ NCONN = int(os.environ.get("BENCH_HANDOFF_CONNS", "50"))
 SYSTEMS = os.environ.get("BENCH_HANDOFF_SYSTEMS",
                          "shardcache memcached").split()
 PACE_US = int(os.environ.get("BENCH_HANDOFF_PACE_US", "0"))
+# Server worker threads: the client's thread and the servers' together
+# must not outnumber the cores, or the longest gap with no upgrade at all
+# is a scheduler time slice (measured on 2 cores with -t 2: 13-40 ms).
+THREADS = int(os.environ.get("BENCH_HANDOFF_THREADS",
+                             str(min(2, max(1, (os.cpu_count() or 2) - 1)))))
 MCLOAD = os.path.join(B, "mcload")
 VSIZE = 1024
 NKEYS = MB * 1024 * 1024 // VSIZE
@@ -153,7 +160,7 @@ def bench_shardcache(tmp):
     sup = subprocess.Popen(
         [os.path.join(B, "shmsupervise"), "--name", name, "--listen",
          "tcp:127.0.0.1:%d" % port, "--ready-timeout", "300", "--",
-         os.path.join(B, "shardcache"), "-t", "2", "-c", "4096",
+         os.path.join(B, "shardcache"), "-t", str(THREADS), "-c", "4096",
          "-m", str(MB * 5 // 4 + 64), "--state", "adopt",
          "--service", name], env=env, stdout=log, stderr=log)
     try:
@@ -203,7 +210,7 @@ def bench_memcached(tmp):
         return None, None
     memfile = "/dev/shm/bench-handoff-mc.%d" % os.getpid()
     port = free_port()
-    argv = [mc, "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-t", "2",
+    argv = [mc, "-U", "0", "-l", "127.0.0.1", "-p", str(port), "-t", str(THREADS),
             "-c", "4096", "-m", str(MB * 5 // 4 + 64), "-e", memfile]
     if os.geteuid() == 0:
         argv += ["-u", "root"]
@@ -264,6 +271,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="bench-handoff.", dir="/dev/shm")
     out("handoff_state", MB, "MiB")
     out("handoff_connections", NCONN, "connections")
+    out("handoff_server_threads", THREADS, "threads")
+    out("handoff_pace", PACE_US, "us")
     res = {}
     try:
         if "shardcache" in SYSTEMS:
