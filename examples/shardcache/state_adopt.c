@@ -25,7 +25,7 @@
 #include "sc.h"
 
 #define AD_LAYOUT	"shardcache-arena"
-#define AD_INIT_SIZE	(UINT64_C(1) << 20)
+#define AD_INIT_ROOM	(UINT64_C(1) << 20)	/* beyond the metadata */
 #define AD_LOCK_WAIT_NS	(UINT64_C(10) * 1000 * 1000 * 1000)	/* 10 s */
 
 struct adopt_state {
@@ -87,6 +87,18 @@ arena_max(const struct store *s)
 	uint64_t share = s->maxbytes / s->nshards;
 
 	return share + share / 8 + (UINT64_C(1) << 20);
+}
+
+/*
+ * A new arena starts with 1 MiB of room plus the allocator's metadata
+ * (8 KiB + 1/1024 of max_size, shms_arena_create(3)): a fixed 1 MiB
+ * could not hold the metadata of an arena above ~1 GiB, so adopt mode
+ * failed to start with -m above ~7 GiB at 8 shards.
+ */
+static uint64_t
+arena_init_size(uint64_t max)
+{
+	return AD_INIT_ROOM + (UINT64_C(8) << 10) + max / 1024;
 }
 
 static void
@@ -288,7 +300,8 @@ adopt_shard(struct server *srv, struct adopt_state *as, unsigned i)
 		(void)shms_arena_remove(as->svc, name);
 	}
 	rc = shms_arena_create(as->svc, name, AD_LAYOUT, SC_LAYOUT_VERSION,
-	    AD_INIT_SIZE, arena_max(&srv->store), 0, &a);
+	    arena_init_size(arena_max(&srv->store)), arena_max(&srv->store), 0,
+	    &a);
 	if (rc < 0) {
 		log_warnx("state: cannot create arena %s: %s: %s", name,
 		    shms_strerror(rc), shms_errdetail(as->svc));

@@ -267,4 +267,20 @@ check("oldest item evicted", c.get(b"ev0"), None)
 check("frequently read item kept by LRU", c.get(b"hot"), b"h")
 c.close()
 check("stop 11", s.stop(), 0)
+
+# 9. A large -m: each shard's arena may grow past 1 GiB, whose allocator
+# metadata did not fit the fixed 1 MiB an arena used to start with
+# (adopt mode refused to start above -m ~7 GiB): starts, serves, adopts.
+big = ("-t", "2", "-m", "16384", "--state", MODE, "--service", SVC + "-big")
+s = Server(*big).start()
+c = s.conn()
+c.send(b"set big 0 0 3\r\nbig\r\n")
+check("large -m: serves", c.line(), b"STORED\r\n")
+c.close()
+check("stop 12", s.stop(), 0)
+s = Server(*big).start()
+c = s.conn()
+check("large -m: kept across a restart", c.get(b"big"), b"big")
+c.close()
+check("stop 13", s.stop(), 0)
 done()
