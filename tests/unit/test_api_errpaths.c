@@ -9,6 +9,7 @@
  * The paths only a failing system call or allocation reaches are in
  * test_api_errpaths_sys.c (-Wl,--wrap).
  */
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -268,6 +269,127 @@ arena_remove_refused(void **state)
 	assert_int_equal(shms_svc_close(svc), 0);
 }
 
+/*
+ * Errors found by the library's helpers rather than by the API functions
+ * themselves (errpaths.py's helper_error_paths, for information).
+ */
+
+static uint32_t hdr_state, hdr_payload_len;
+
+static void
+set_hdr(struct shms__disk_hdr *h)
+{
+	if (hdr_state != 0)
+		h->state = htole32(hdr_state);
+	if (hdr_payload_len != 0)
+		h->payload_len = htole64(hdr_payload_len);
+}
+
+static void
+set_ctime(struct shms__disk_hdr *h)
+{
+	h->ctime_ns = htole64(le64toh(h->ctime_ns) + 1);
+}
+
+/* Edits the header of file `file' of svc with set_hdr, checksum fixed. */
+static void
+edit_file_hdr(struct shms_svc *svc, const char *file)
+{
+	struct shms__disk_hdr h;
+	int fd = openat(shms__svc_dirfd(svc), file, O_RDWR | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	set_hdr(&h);
+	h.hdr_xxh3 = htole64(shms__hdr_sum(&h));
+	assert_int_equal(pwrite(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
+	close(fd);
+}
+
+static void
+helper_paths(void **state)
+{
+	struct shms_svc *svc = open_w(test_service("ep-help"));
+	static const char *const names[] = { "s" };
+	struct shms_handoff_stats hst;
+	struct shms_arena_stats st;
+	struct shms_listen_fd lf[2];
+	struct shms_handoff_in *in;
+	struct shms_arena *a;
+	struct shms_adopt *ad;
+	struct shms_ckpt *ck;
+	struct shms_seg *seg;
+	char file[SHMS__FILE_MAX];
+	uint64_t gen, off;
+	int p[2];
+
+	/* A segment header sound in itself but not the manifest's. */
+	gen = make_ckpt(svc, names, 1, 3000);
+	edit_hdr(svc, gen, "s", set_ctime, 1);
+	assert_int_equal(shms_adopt_begin(svc, 0, &ad), 0);
+	assert_int_equal(shms_adopt_seg_open(ad, "s", "lay", 1,
+	    SHMS_VERIFY_HEADER, &seg), SHMS_ECORRUPT);
+	detail_has(svc, "header checksum");
+	shms_adopt_abort(ad);
+	/* A checkpoint's segment file already there when it is created. */
+	assert_int_equal(shms_ckpt_begin(svc, 0, &ck), 0);
+	shms__ckpt_file(file, gen + 1, "s");
+	plant(svc, file, 0, 100);
+	assert_int_equal(shms_ckpt_seg_create(ck, "s", "lay", 1, 0, &seg),
+	    -EEXIST);
+	detail_has(svc, "already exists");
+	shms_ckpt_abort(ck);
+	assert_int_equal(shms_svc_remove(svc, file), 0);
+	/* Arena headers: another kind, a state, a geometry not an arena's. */
+	shms__ckpt_file(file, gen, "s");
+	assert_int_equal(linkat(shms__svc_dirfd(svc), file,
+	    shms__svc_dirfd(svc), "arena.s", 0), 0);
+	assert_int_equal(shms_svc_remove(svc, file), 0);
+	assert_int_equal(shms_arena_adopt(svc, "s", NULL, 0, 0, &a),
+	    SHMS_ECORRUPT);
+	detail_has(svc, "not an arena");
+	assert_int_equal(shms_arena_create(svc, "h", "lay", 1, 1 << 20, 0, 0,
+	    &a), 0);
+	/* Not page-aligned, inside a large allocation: not one. */
+	assert_int_equal(shms_arena_alloc(a, 100000, &off), 0);
+	assert_int_equal(shms_arena_free(a, off + 16), -EINVAL);
+	assert_int_equal(shms_arena_free(a, off), 0);
+	assert_int_equal(shms_arena_seal(a, 0), 0);
+	hdr_state = SHMS_STATE_CONSUMED;
+	edit_file_hdr(svc, "arena.h");
+	assert_int_equal(shms_arena_adopt(svc, "h", "lay", 1, 0, &a),
+	    SHMS_ESTATE);
+	assert_int_equal(shms_arena_inspect(svc, "arena.h", 0, &st),
+	    SHMS_ESTATE);
+	hdr_state = SHMS_STATE_CLEAN;
+	hdr_payload_len = 100000;
+	edit_file_hdr(svc, "arena.h");
+	assert_int_equal(shms_arena_adopt(svc, "h", "lay", 1, 0, &a),
+	    SHMS_ECORRUPT);
+	detail_has(svc, "geometry");
+	hdr_state = hdr_payload_len = 0;
+	assert_int_equal(shms_svc_gc(NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(shms_svc_close(svc), 0);
+	/* Handed-over blobs that are no blob: a pipe, a sealed stub. */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	lf[0].fd = p[0];
+	strcpy(lf[0].name, SHMS_HANDOFF_BLOB_NAME);
+	lf[1].fd = memfd_create("stub", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	assert_true(lf[1].fd >= 0);
+	assert_int_equal(write(lf[1].fd, "SHMSHOFF", 8), 8);
+	assert_int_equal(fcntl(lf[1].fd, F_ADD_SEALS, F_SEAL_SHRINK |
+	    F_SEAL_GROW | F_SEAL_WRITE), 0);
+	strcpy(lf[1].name, SHMS_HANDOFF_BLOB_NAME);
+	assert_int_equal(shms_handoff_take(&in, lf, 2), 0);
+	assert_int_equal(lf[0].fd, -1);
+	assert_int_equal(lf[1].fd, -1);
+	shms_handoff_stats(in, &hst);
+	assert_int_equal(hst.bad_blobs, 2);
+	assert_non_null(strstr(shms_handoff_detail(in), "blob"));
+	assert_int_equal(shms_handoff_release(in, 0), 0);
+	close(p[1]);
+}
+
 /* ---- connection handoff */
 
 /* A blob of count records of the given lengths, trailing zero bytes. */
@@ -429,6 +551,7 @@ main(void)
 		cmocka_unit_test(svc_remove_directory),
 		cmocka_unit_test(arena_inspect_bad_files),
 		cmocka_unit_test(arena_remove_refused),
+		cmocka_unit_test(helper_paths),
 		cmocka_unit_test(handoff_parse_bounds),
 		cmocka_unit_test(handoff_add_refused),
 		cmocka_unit_test(handoff_send_fails),
