@@ -100,7 +100,7 @@ void
 handoff_send(struct server *srv)
 {
 	struct shms_handoff *h = NULL;
-	struct conn *c, *next;
+	struct conn *c;
 	int rc;
 	uint32_t n = 0, bad = 0;
 
@@ -131,6 +131,13 @@ handoff_send(struct server *srv)
 		    "could not be, closed)" : "");
 	}
 	shms_handoff_free(h);
+}
+
+void
+handoff_close(struct server *srv)
+{
+	struct conn *c, *next;
+
 	/* The supervisor holds them now (or nobody does): our copies go. */
 	for (c = srv->parked; c != NULL; c = next) {
 		next = c->lnext;

@@ -256,6 +256,7 @@ main(int argc, char **argv)
 
 		(void)sched_setscheduler(0, SCHED_IDLE, &sp);
 	}
+	handoff_close(&srv);
 	store_destroy(&srv.store);
 	free(srv.workers);
 	if (own_unix)

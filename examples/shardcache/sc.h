@@ -419,8 +419,13 @@ struct shms_listen_fd;
  * it took (before READY=1). Call before workers_start().
  */
 void	handoff_take(struct server *srv, struct shms_listen_fd *fds, int n);
-/* After workers_stop(): hands srv->parked over (or closes them). */
+/*
+ * After workers_stop(): hands srv->parked over (or shuts down those that
+ * could not be). handoff_close() then drops our copies: after the
+ * checkpoint is reported, since nothing waits for it.
+ */
 void	handoff_send(struct server *srv);
+void	handoff_close(struct server *srv);
 
 /* ---- state.c ---- */
 
