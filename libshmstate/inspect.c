@@ -172,6 +172,19 @@ walk_init(struct walk *w, struct shms_svc *svc)
 	w->mrc = shms__manifest_read(shms__svc_dirfd(svc), &w->m, w->mdetail);
 }
 
+/*
+ * A manifest that could not be read for a system error (ENOMEM, EIO, ...)
+ * says nothing about the committed state: the call fails with it rather
+ * than classify and verify as if there were no manifest. Returns it, or 0.
+ */
+static int
+walk_sys_error(const struct walk *w)
+{
+	if (w->mrc < 0 && w->mrc > -4096)
+		return shms__fail(w->svc, w->mrc, "%s", w->mdetail);
+	return 0;
+}
+
 static const struct shms__manifest *
 walk_manifest(const struct walk *w)
 {
@@ -418,6 +431,8 @@ walk_run(struct walk *w, shms_entry_cb cb, void *arg)
 	size_t i;
 	int rc;
 
+	if ((rc = walk_sys_error(w)) != 0)
+		return rc;
 	if ((rc = walk_items(w, &it)) != 0)
 		return shms__fail(w->svc, rc, "%s: cannot list",
 		    shms_svc_path(w->svc));
@@ -545,6 +560,10 @@ open_valid(struct shms_svc *svc, const char *file, struct shms_entry *e,
 		    shms__fail(svc, SHMS_ENAME, "invalid file name");
 	shms__clear_detail(svc);
 	walk_init(&w, svc);
+	if ((rc = walk_sys_error(&w)) != 0) {
+		walk_fini(&w);
+		return rc;
+	}
 	rc = entry_fill(&w, file, e, fdp);
 	walk_fini(&w);
 	if (rc == -ENOENT)
