@@ -40,7 +40,7 @@
 enum wsym {
 	W_CALLOC, W_MALLOC, W_REALLOC, W_ASPRINTF, W_MUTEX_INIT, W_UNLINKAT,
 	W_FCNTL, W_MMAP, W_FTRUNCATE, W_PWRITE, W_PREAD, W_FALLOCATE,
-	W_FDOPENDIR, W_SENDMSG, W_MKDIRAT
+	W_FDOPENDIR, W_SENDMSG, W_MKDIRAT, W_STRDUP, W_REALLOCARRAY
 };
 
 static struct {
@@ -102,6 +102,8 @@ int	 __real_fallocate(int, int, off_t, off_t);
 DIR	*__real_fdopendir(int);
 ssize_t	 __real_sendmsg(int, const struct msghdr *, int);
 int	 __real_mkdirat(int, const char *, mode_t);
+char	*__real_strdup(const char *);
+void	*__real_reallocarray(void *, size_t, size_t);
 
 void	*__wrap_calloc(size_t, size_t);
 void	*__wrap_malloc(size_t);
@@ -120,6 +122,8 @@ int	 __wrap_fallocate(int, int, off_t, off_t);
 DIR	*__wrap_fdopendir(int);
 ssize_t	 __wrap_sendmsg(int, const struct msghdr *, int);
 int	 __wrap_mkdirat(int, const char *, mode_t);
+char	*__wrap_strdup(const char *);
+void	*__wrap_reallocarray(void *, size_t, size_t);
 
 void *
 __wrap_calloc(size_t n, size_t size)
@@ -228,6 +232,18 @@ __wrap_mkdirat(int dirfd, const char *path, mode_t mode)
 	return hit(W_MKDIRAT) ? -1 : __real_mkdirat(dirfd, path, mode);
 }
 
+char *
+__wrap_strdup(const char *str)
+{
+	return hit(W_STRDUP) ? NULL : __real_strdup(str);
+}
+
+void *
+__wrap_reallocarray(void *p, size_t n, size_t size)
+{
+	return hit(W_REALLOCARRAY) ? NULL : __real_reallocarray(p, n, size);
+}
+
 /* ---- helpers */
 
 #define SWEEP_MAX	64	/* calls of one kind in one operation, at most */
@@ -312,6 +328,22 @@ svc_open_fails(void **state)
 	arm(W_MUTEX_INIT, 1, EAGAIN);
 	assert_int_equal(shms_svc_open(&svc, NULL, "ep-open", 0), -EAGAIN);
 	assert_true(disarm());
+	assert_ptr_equal(svc, (struct shms_svc *)0x1);
+	svc = open_w("ep-open");
+	assert_int_equal(shms_svc_close(svc), 0);
+	/* The owner lock: taking it, and writing our pid into it. */
+	svc = (struct shms_svc *)0x1;
+	detail[0] = '\0';
+	arm_cmd(W_FCNTL, 1, ENOLCK, F_OFD_SETLK);
+	assert_int_equal(shms_svc_open_detail(&svc, NULL, "ep-open", 0, detail,
+	    sizeof(detail)), -ENOLCK);
+	assert_true(disarm());
+	assert_non_null(strstr(detail, "lock"));
+	arm(W_FTRUNCATE, 1, EIO);
+	assert_int_equal(shms_svc_open_detail(&svc, NULL, "ep-open", 0, detail,
+	    sizeof(detail)), -EIO);
+	assert_true(disarm());
+	assert_non_null(strstr(detail, "writing pid"));
 	assert_ptr_equal(svc, (struct shms_svc *)0x1);
 	svc = open_w("ep-open");
 	assert_int_equal(shms_svc_close(svc), 0);
@@ -626,14 +658,25 @@ arena_adopt_inspect_fail(void **state)
 
 /* ---- inspection */
 
+static int
+count_cb(const struct shms_entry *e, void *arg)
+{
+	(*(int *)arg)++;
+	return 0;
+}
+
 static void
 inspect_alloc_fails(void **state)
 {
 	struct shms_svc *svc = open_w(test_service("ep-ins"));
 	static const char *const names[] = { "a" };
+	int syms[] = { W_MALLOC, W_PREAD };
+	int allocs[] = { W_MALLOC, W_STRDUP, W_REALLOCARRAY };
 	char file[SHMS__FILE_MAX];
 	uint64_t gen;
-	int fd;
+	int fd, fd2, rc, cnt = 0;
+	size_t k;
+	long n;
 
 	gen = make_ckpt(svc, names, 1, 100);
 	shms__ckpt_file(file, gen, "a");
@@ -647,6 +690,40 @@ inspect_alloc_fails(void **state)
 	assert_true(disarm());
 	assert_int_equal(shms_svc_dump(svc, file, fd), 0);
 	assert_int_equal(shms_svc_verify(svc, file, NULL, NULL), 0);
+	/* Each allocation and each read of a dump. */
+	for (k = 0; k < SHMS__ARRAY_SIZE(syms); k++) {
+		for (n = 1; n <= SWEEP_MAX; n++) {
+			arm(syms[k], n, k == 0 ? ENOMEM : EIO);
+			rc = shms_svc_dump(svc, file, fd);
+			if (!disarm())
+				break;
+			assert_int_equal(rc, k == 0 ? -ENOMEM : -EIO);
+		}
+		assert_int_equal(rc, 0);
+	}
+	/* Each allocation of a listing. */
+	for (k = 0; k < SHMS__ARRAY_SIZE(allocs); k++) {
+		for (n = 1; n <= SWEEP_MAX; n++) {
+			arm(allocs[k], n, ENOMEM);
+			rc = shms_svc_list(svc, count_cb, &cnt);
+			if (!disarm())
+				break;
+			assert_int_equal(rc, -ENOMEM);
+		}
+		assert_int_equal(rc, 0);
+	}
+	/* A leftover gc cannot remove: said, and kept. */
+	shms__ckpt_file(file, gen + 5, "a");
+	fd2 = openat(shms__svc_dirfd(svc), file, O_CREAT | O_EXCL | O_WRONLY |
+	    O_CLOEXEC, 0600);
+	assert_true(fd2 >= 0);
+	close(fd2);
+	arm(W_UNLINKAT, 1, EIO);
+	assert_int_equal(shms_svc_gc(svc, NULL, NULL), -EIO);
+	assert_true(disarm());
+	detail_set(svc);
+	assert_true(exists(svc, file));
+	assert_int_equal(shms_svc_gc(svc, NULL, NULL), 1);
 	close(fd);
 	assert_int_equal(shms_svc_close(svc), 0);
 }
