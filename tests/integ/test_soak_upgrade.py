@@ -151,8 +151,25 @@ def status():
         return {}
 
 
-def proc_figures(pid):
-    fds = len(os.listdir("/proc/%d/fd" % pid))
+def fd_links(pid):
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            pass
+    return out
+
+
+def proc_figures(pid, want=None):
+    """fd count and VmRSS. With want, waits up to 3 s for the fd count to
+    come back to it: a control connection being answered is not a leak."""
+    deadline = time.monotonic() + 3
+    while True:
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        if want is None or fds == want or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     rss = 0
     with open("/proc/%d/status" % pid) as f:
         for ln in f:
@@ -457,6 +474,7 @@ def run(sup, bulk, mem):
           "filled: %s items, %s evictions" % (s0.get("curr_items"),
                                               s0.get("evictions")))
     fds0, rss0 = proc_figures(sup.pid)
+    links0 = fd_links(sup.pid)
 
     ctrl = Ctrl(CONNS)
     workers = [Worker(i, port, model, bulk, ctrl) for i in range(CONNS)]
@@ -523,7 +541,11 @@ def run(sup, bulk, mem):
     ctrl.resume()
     for w in workers:
         w.join(30)
-    fds1, rss1 = proc_figures(sup.pid)
+    fds1, rss1 = proc_figures(sup.pid, fds0)
+    if fds1 != fds0:
+        links1 = fd_links(sup.pid)
+        print("supervisor fds before: %s" % sorted(links0.items()))
+        print("supervisor fds after:  %s" % sorted(links1.items()))
     s1 = item_stats(port)
 
     req = sum(w.requests for w in workers)
