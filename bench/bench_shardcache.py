@@ -12,9 +12,22 @@
 
 Environment: B (build dir), BENCH_GB (restart size, GiB, default 3),
 BENCH_RUNS (3), BENCH_SECS (10), BENCH_ITEMS (1000000),
-BENCH_PLOT_SIZES ("0.25 1 2 4"), BENCH_PLOT_OUT (bench/restart).
+BENCH_PLOT_SIZES ("0.25 1 2 4 8", GiB of 1 KiB values: 2^30 / 1024 keys
+per GiB), BENCH_PLOT_SYSTEMS ("sc_adopt sc_copy memcached redis"),
+BENCH_PLOT_MERGE (1: keep the points of the existing .dat that this run
+does not measure), BENCH_PLOT_RUNS (restarts per point, median; 1),
+BENCH_PLOT_OUT (bench/restart), BENCH_MEM_WAIT (s to
+wait for free memory before a point, 900).
 Prints `name: value unit' lines. Stops only the processes it started.
+
+Memory: the machine is shared. Before each restart point the script
+waits (bounded) until MemAvailable covers what that system needs for the
+state (MEM_FACTOR x the values, plus MEM_MARGIN), and while a point runs
+a watchdog kills this script's own processes if MemAvailable falls below
+MEM_FLOOR, so that the kernel's OOM killer never has to pick a victim. A
+point that cannot run says why (stderr, and a comment in the .dat).
 """
+import math
 import os
 import random
 import shutil
@@ -37,6 +50,118 @@ PAT = bytes((ord("a") + i % 26) for i in range(VSIZE + 64))
 
 _procs = []
 
+GiB = 2**30
+# MemAvailable needed before a restart point, as a multiple of the bytes
+# of values: adopt keeps one arena copy (items are ~1.17x the values);
+# copy mode holds its heap and, while checkpointing or adopting, part of
+# the segments; memcached its -e file; Redis its heap (a 1 KiB value is a
+# 1,280-byte jemalloc run) and, while loading, its RDB file in /dev/shm
+# (small here: DEBUG POPULATE pads values with zeros, which LZF packs).
+# Measured at 4 GiB: MemAvailable fell by 2.1x the values for copy mode,
+# 1.7x for Redis, under 1.2x for adopt and memcached.
+MEM_FACTOR = {"sc_adopt": 1.4, "sc_copy": 2.2, "memcached": 1.4,
+              "redis": 1.9}
+MEM_MARGIN = 2 * GiB	# left to the others on the machine
+MEM_FLOOR = 1 * GiB	# the watchdog's line
+
+
+class Skip(Exception):
+    """A point that cannot be measured here, with the reason."""
+
+
+def tmo(keys, base=120.0, per_million=60.0):
+    """A timeout in seconds scaled to the state size."""
+    return base + per_million * keys / 1e6
+
+
+def meminfo():
+    v = {}
+    with open("/proc/meminfo") as f:
+        for line in f:
+            k, _, rest = line.partition(":")
+            v[k] = int(rest.split()[0]) * 1024
+    return v
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def descendants(pid):
+    """pid's descendants, children first (from /proc; ours only)."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open("/proc/%d/task/%d/children" % (p, p)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            kids = []
+        found += kids
+        todo += kids
+    return found
+
+
+def kill_ours():
+    """SIGKILL every process this script started, their children first
+    (a supervised child would checkpoint on its supervisor's death)."""
+    for p in _procs:
+        if p.poll() is None:
+            kill_ours_one(p)
+
+
+def wait_for_memory(sysname, keys):
+    need = MEM_FACTOR[sysname] * keys * VSIZE + MEM_MARGIN
+    wait = float(os.environ.get("BENCH_MEM_WAIT", "900"))
+    deadline = time.monotonic() + wait
+    while True:
+        avail = meminfo()["MemAvailable"]
+        if avail >= need:
+            return avail
+        if time.monotonic() >= deadline:
+            raise Skip("needs %.1f GiB of MemAvailable (%.1fx the %.2f GiB"
+                       " of values + %.0f GiB left to others); %.1f GiB"
+                       " after waiting %.0f s" %
+                       (need / GiB, MEM_FACTOR[sysname], keys * VSIZE / GiB,
+                        MEM_MARGIN / GiB, avail / GiB, wait))
+        print("bench: %s, %d keys: waiting for memory (%.1f of %.1f GiB"
+              " available)" % (sysname, keys, avail / GiB, need / GiB),
+              file=sys.stderr, flush=True)
+        time.sleep(15)
+
+
+class MemWatch(threading.Thread):
+    """Samples MemAvailable and the load average while a point runs; below
+    MEM_FLOOR it kills this script's processes (never anyone else's)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.min_avail = math.inf
+        self.max_load = 0.0
+        self.loads = []
+        self.tripped = False
+        self.halt = threading.Event()
+
+    def run(self):
+        while not self.halt.is_set():
+            a = meminfo()["MemAvailable"]
+            self.min_avail = min(self.min_avail, a)
+            self.loads.append(loadavg()[0])
+            self.max_load = max(self.max_load, self.loads[-1])
+            if a < MEM_FLOOR and not self.tripped:
+                self.tripped = True
+                print("bench: MemAvailable %.2f GiB < %.0f GiB: killing"
+                      " this benchmark's processes" % (a / GiB,
+                                                        MEM_FLOOR / GiB),
+                      file=sys.stderr, flush=True)
+                kill_ours()
+            self.halt.wait(0.2)
+
+    def stop(self):
+        self.halt.set()
+        self.join()
+
 
 def out(name, value, unit):
     if isinstance(value, float):
@@ -45,10 +170,7 @@ def out(name, value, unit):
 
 
 def cleanup():
-    for p in _procs:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
+    kill_ours()
 
 
 def ensure_peers():
@@ -104,16 +226,59 @@ def stop(proc, sig=signal.SIGTERM, timeout=120.0):
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            print("bench: %s (pid %d) did not stop within %.0f s: killed" %
+                  (proc.args[0], proc.pid, timeout), file=sys.stderr,
+                  flush=True)
+            kill_ours_one(proc)
 
 
-def mcload(port, *args, timeout=900):
-    r = subprocess.run([MCLOAD, "-p", str(port), "-T", str(timeout)] +
-                       [str(a) for a in args], capture_output=True,
-                       text=True, timeout=timeout + 30, check=True)
+def kill_ours_one(proc):
+    for k in reversed(descendants(proc.pid)):
+        try:
+            os.kill(k, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.kill()
+    proc.wait()
+
+
+def wait_exit(proc, timeout, what):
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("%s: %s (pid %d) still running after %.0f s" %
+                           (what, proc.args[0], proc.pid, timeout))
+
+
+def mcload(port, *args, timeout=900, server=None):
+    """Runs mcload; its figures as a dict. With server (a Popen), stops
+    early with an error if that process exits while mcload runs (a fill
+    would otherwise reconnect, refused, until its timeout)."""
+    argv = [MCLOAD, "-p", str(port), "-T", str(timeout)] + [str(a)
+                                                            for a in args]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout + 30
+    try:
+        while p.poll() is None:
+            if server is not None and server.poll() is not None:
+                raise RuntimeError("%s (pid %d) exited with status %d while"
+                                   " mcload ran" % (server.args[0],
+                                                    server.pid,
+                                                    server.returncode))
+            if time.monotonic() > deadline:
+                raise RuntimeError("mcload still running after %.0f s" %
+                                   (timeout + 30))
+            time.sleep(0.2)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        stdout, stderr = p.communicate()
+    if p.returncode != 0:
+        raise RuntimeError("mcload exited %d: %s" % (p.returncode,
+                                                     stderr.strip()))
     res = {}
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         name, _, rest = line.partition(": ")
         res[name] = float(rest.split()[0])
     return res
@@ -278,7 +443,8 @@ def first_hit(port, keys, redis, old_pid, t0, timeout=600.0):
             pass
         c.close()
         time.sleep(0.0005)
-    raise RuntimeError("no hit within %ss" % timeout)
+    raise RuntimeError("no hit on port %d within %.0f s of the stop"
+                       " request" % (port, timeout))
 
 
 def mem_limit_mb(keys, vsize=VSIZE):
@@ -292,17 +458,44 @@ def tmpdir(tag):
     return d
 
 
+def logpath(tag):
+    return os.path.join(B, "bench-logs", "shardcache-%s.log" % tag)
+
+
 def logfile(tag):
-    d = os.path.join(B, "bench-logs")
-    os.makedirs(d, exist_ok=True)
-    return open(os.path.join(d, "shardcache-%s.log" % tag), "ab")
+    os.makedirs(os.path.dirname(logpath(tag)), exist_ok=True)
+    return open(logpath(tag), "ab")
 
 
-def fill_mc(port, keys):
+def last_complaint(tag):
+    """The last fatal (or else warning) line of a log, to say why."""
+    try:
+        with open(logpath(tag), errors="replace") as f:
+            lines = f.read().splitlines()[-200:]
+        for word in ("fatal", "warning", "rror"):
+            hits = [ln.strip() for ln in lines if word in ln]
+            if hits:
+                return hits[-1]
+        return "(nothing in %s)" % logpath(tag)
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def fill_mc(port, keys, server=None, tag=None):
     t = time.monotonic()
-    r = mcload(port, "-F", "-k", keys, "-v", VSIZE, "-c", 8, "-P", 32)
+    try:
+        r = mcload(port, "-F", "-k", keys, "-v", VSIZE, "-c", 8, "-P", 32,
+                   timeout=int(tmo(keys)), server=server)
+    except RuntimeError as e:
+        if tag is None:
+            raise
+        raise RuntimeError("fill of %d keys: %s; its log says: %s" %
+                           (keys, e, last_complaint(tag)))
     if r["errors"] or r["failed"] or r["requests"] != keys:
-        raise RuntimeError("fill: %r" % r)
+        raise RuntimeError("fill of %d keys: %d done, %d errors, %d failed"
+                           " (a full -m? a crash? see %s/bench-logs)" %
+                           (keys, r["requests"], r["errors"], r["failed"],
+                            B))
     return time.monotonic() - t
 
 
@@ -313,15 +506,16 @@ def restart_shardcache(mode, keys, steady=True, immediate=3):
     d = tmpdir(tag)
     port = free_port()
     name = "scbench-%s-%d" % (mode, os.getpid())
+    t = "%d" % tmo(keys)
     sup = spawn([SUP, "--name", name, "--dir", d, "--listen",
-                 "tcp:127.0.0.1:%d" % port, "--stop-timeout", "600",
-                 "--ready-timeout", "600", "--", SC, "-t", "2",
+                 "tcp:127.0.0.1:%d" % port, "--stop-timeout", t,
+                 "--ready-timeout", t, "--", SC, "-t", "2",
                  "-m", str(mem_limit_mb(keys)), "--state", mode],
                 logfile(tag))
     res = {}
     try:
         wait_port(port, sup)
-        fill_mc(port, keys)
+        fill_mc(port, keys, sup, tag)
         c = Client(port)
         old = int(c.stats()["pid"])
         c.close()
@@ -331,7 +525,8 @@ def restart_shardcache(mode, keys, steady=True, immediate=3):
             time.sleep(0.2)
         t0 = time.monotonic()
         sup.send_signal(signal.SIGHUP)	# reload: stop, start, adopt
-        res["first_hit"] = first_hit(port, keys, False, old, t0)
+        res["first_hit"] = first_hit(port, keys, False, old, t0,
+                                     tmo(keys))
         if st:
             time.sleep(0.3)
             st.halt = True
@@ -344,11 +539,16 @@ def restart_shardcache(mode, keys, steady=True, immediate=3):
             old = int(c.stats()["pid"])
             c.close()
             sup.send_signal(signal.SIGHUP)
-            first_hit(port, keys, False, old, time.monotonic())
+            first_hit(port, keys, False, old, time.monotonic(),
+                      tmo(keys))
         if immediate:
             res["immediate_hit_rate"] = hit_rate(port, keys)
     finally:
-        stop(sup)
+        # Not a clean stop: it would checkpoint (copy mode: the whole
+        # state again, next to the previous generation) state that is
+        # thrown away here.
+        if sup.poll() is None:
+            kill_ours_one(sup)
         shutil.rmtree(d, ignore_errors=True)
     return res
 
@@ -373,7 +573,7 @@ def restart_memcached(keys, steady=True, same_second=False):
     res = {}
     try:
         wait_port(port, p)
-        fill_mc(port, keys)
+        fill_mc(port, keys, p, tag)
         st = Steady(port, keys) if steady else None
         if same_second:
             # Stop right after a second boundary: the exit and the new
@@ -384,7 +584,7 @@ def restart_memcached(keys, steady=True, same_second=False):
             time.sleep(0.2)
         t0 = time.monotonic()
         p.send_signal(signal.SIGUSR1)
-        p.wait(600)
+        wait_exit(p, tmo(keys), "memcached warm-restart stop")
         stopped_wall = int(time.time())
         res["shutdown"] = time.monotonic() - t0
         res["same_second"] = stopped_wall == int(time.time())
@@ -398,7 +598,8 @@ def restart_memcached(keys, steady=True, same_second=False):
             wait_port(port, p)
             res["hit_rate"] = hit_rate(port, keys)
             return res
-        res["first_hit"] = first_hit(port, keys, False, None, t0)
+        res["first_hit"] = first_hit(port, keys, False, None, t0,
+                                     tmo(keys))
         res["start_to_hit"] = time.monotonic() - t1
         if st:
             time.sleep(0.3)
@@ -407,13 +608,13 @@ def restart_memcached(keys, steady=True, same_second=False):
             res["failed"], res["refused"] = st.failed, st.refused
         res["hit_rate"] = hit_rate(port, keys)
     finally:
-        stop(p)
+        stop(p, timeout=tmo(keys))
         shutil.rmtree(d, ignore_errors=True)
     return res
 
 
-def redis_cmd(port, *args):
-    c = Client(port, redis=True, timeout=600)
+def redis_cmd(port, *args, timeout=600):
+    c = Client(port, redis=True, timeout=timeout)
     c.s.sendall(b"*%d\r\n" % len(args) + b"".join(
         b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
     line = c._line()
@@ -434,7 +635,7 @@ def restart_redis(keys, steady=True):
     try:
         wait_port(port, p)
         line = redis_cmd(port, b"DEBUG", b"POPULATE", b"%d" % keys, b"key",
-                         b"%d" % VSIZE)
+                         b"%d" % VSIZE, timeout=tmo(keys))
         if line != b"+OK":
             raise RuntimeError("redis populate: %r" % line)
         st = Steady(port, keys, redis=True) if steady else None
@@ -443,13 +644,15 @@ def restart_redis(keys, steady=True):
             time.sleep(0.2)
         t0 = time.monotonic()
         try:
-            redis_cmd(port, b"SHUTDOWN", b"SAVE")
+            redis_cmd(port, b"SHUTDOWN", b"SAVE", timeout=tmo(keys))
         except (EOFError, OSError):
             pass
-        p.wait(600)
+        wait_exit(p, tmo(keys), "redis SHUTDOWN SAVE")
         res["shutdown"] = time.monotonic() - t0
+        res["rdb_bytes"] = os.path.getsize(os.path.join(d, "dump.rdb"))
         p = spawn(argv, logfile(tag))
-        res["first_hit"] = first_hit(port, keys, True, None, t0)
+        res["first_hit"] = first_hit(port, keys, True, None, t0,
+                                     tmo(keys))
         if st:
             time.sleep(0.3)
             st.halt = True
@@ -457,7 +660,7 @@ def restart_redis(keys, steady=True):
             res["failed"], res["refused"] = st.failed, st.refused
         res["hit_rate"] = hit_rate(port, keys, redis=True)
     finally:
-        stop(p)
+        stop(p, timeout=tmo(keys))
         shutil.rmtree(d, ignore_errors=True)
     return res
 
@@ -554,6 +757,9 @@ def bench_tput():
     out("tput_secs_per_run", secs, "s")
     med = {}
     for sysname, rs in res.items():
+        for i, r in enumerate(rs):
+            out("%s_run%d" % (sysname, i + 1), r["ops_per_sec"], "ops/s")
+            out("%s_run%d_p99" % (sysname, i + 1), r["p99"], "us")
         med[sysname] = {f: statistics.median(r[f] for r in rs)
                         for f in ("ops_per_sec", "p50", "p99", "p999",
                                   "get_hit_rate")}
@@ -576,12 +782,11 @@ def bench_tput():
 def tree_rss(pid):
     """Private Rss of pid and its descendants (shared memory excluded:
     it is counted once, from the files)."""
-    pids, total = [pid], 0
-    while pids:
-        p = pids.pop()
+    total = 0
+    for p in [pid] + descendants(pid):
+        v = {}
         try:
             with open("/proc/%d/smaps_rollup" % p) as f:
-                v = {}
                 for line in f:
                     fl = line.split()
                     if len(fl) >= 2 and fl[0].endswith(":"):
@@ -591,11 +796,9 @@ def tree_rss(pid):
                 for line in f:
                     if line.startswith("RssShmem:"):
                         v["RssShmem"] = int(line.split()[1])
-            total += (v.get("Rss", 0) - v.get("RssShmem", 0)) * 1024
-            with open("/proc/%d/task/%d/children" % (p, p)) as f:
-                pids += [int(x) for x in f.read().split()]
         except FileNotFoundError:
-            pass
+            continue
+        total += (v.get("Rss", 0) - v.get("RssShmem", 0)) * 1024
     return total
 
 
@@ -607,87 +810,211 @@ def tmpfs_bytes(d):
     return total
 
 
+def mem_once(items, vs):
+    """Fills a fresh shardcache and a fresh memcached with items values of
+    vs bytes; per system: total, empty, private and shm bytes, and the
+    bytes shardcache charges against -m (`stats' bytes)."""
+    d = tmpdir("mem")
+    ps, pm = free_port(), free_port()
+    mb = str(mem_limit_mb(items, vs) + 1024)
+    sc = spawn([SC, "-p", str(ps), "-l", "127.0.0.1", "-t", "2", "-m",
+                mb, "--state-dir", d, "--service", "mem"],
+               logfile("mem-sc"))
+    mc = spawn(["memcached", "-u", "root", "-U", "0", "-l", "127.0.0.1",
+                "-p", str(pm), "-t", "2", "-m", mb], logfile("mem-mc"))
+    res = {}
+    try:
+        for sysname, port, p in (("shardcache", ps, sc),
+                                 ("memcached", pm, mc)):
+            wait_port(port, p)
+            shm = tmpfs_bytes(d) if p is sc else 0
+            base = tree_rss(p.pid) + shm
+            r = mcload(port, "-F", "-k", items, "-v", vs, "-c", 8, "-P", 32,
+                       timeout=int(tmo(items)))
+            if r["errors"] or r["failed"]:
+                raise RuntimeError("%s fill: %d errors, %d failed" %
+                                   (sysname, r["errors"], r["failed"]))
+            c = Client(port)
+            st = c.stats()
+            c.close()
+            if int(st["curr_items"]) != items:
+                raise RuntimeError("%s holds %s of %d items" %
+                                   (sysname, st["curr_items"], items))
+            priv = tree_rss(p.pid)
+            shm = tmpfs_bytes(d) if p is sc else 0
+            res[sysname] = {"total": priv + shm, "empty": base,
+                            "private": priv, "shm": shm,
+                            "charged": int(st["bytes"])}
+    finally:
+        stop(sc)
+        stop(mc)
+        shutil.rmtree(d, ignore_errors=True)
+    return res
+
+
 def bench_mem():
     items = int(os.environ.get("BENCH_ITEMS", "1000000"))
+    runs = int(os.environ.get("BENCH_MEM_RUNS", "3"))
     out("mem_items", items, "items")
+    out("mem_runs", runs, "count")
     for vs in (100, 1024):
-        d = tmpdir("mem")
-        ps, pm = free_port(), free_port()
-        mb = str(mem_limit_mb(items, vs) + 1024)
-        sc = spawn([SC, "-p", str(ps), "-l", "127.0.0.1", "-t", "2", "-m",
-                    mb, "--state-dir", d, "--service", "mem"],
-                   logfile("mem-sc"))
-        mc = spawn(["memcached", "-u", "root", "-U", "0", "-l", "127.0.0.1",
-                    "-p", str(pm), "-t", "2", "-m", mb], logfile("mem-mc"))
-        try:
-            per = {}
-            for sysname, port, p in (("shardcache", ps, sc),
-                                     ("memcached", pm, mc)):
-                wait_port(port, p)
-                base = tree_rss(p.pid) + tmpfs_bytes(d) * (p is sc)
-                r = mcload(port, "-F", "-k", items, "-v", vs, "-c", 8,
-                           "-P", 32)
-                if r["errors"] or r["failed"]:
-                    raise RuntimeError("fill: %r" % r)
-                c = Client(port)
-                n = int(c.stats()["curr_items"])
-                c.close()
-                if n != items:
-                    raise RuntimeError("%s holds %d of %d items" %
-                                       (sysname, n, items))
-                total = tree_rss(p.pid) + (tmpfs_bytes(d) if p is sc else 0)
-                per[sysname] = total / items
-                out("mem_%s_%dB_total" % (sysname, vs), total / 2**20, "MiB")
-                out("mem_%s_%dB_empty" % (sysname, vs), base / 2**20, "MiB")
-                out("mem_%s_%dB_per_item" % (sysname, vs), per[sysname],
-                    "bytes")
-            out("mem_%dB_ratio_vs_memcached" % vs,
-                per["shardcache"] / per["memcached"], "x")
-        finally:
-            stop(sc)
-            stop(mc)
-            shutil.rmtree(d, ignore_errors=True)
+        rs = [mem_once(items, vs) for _ in range(runs)]
+        per = {}
+        for sysname in ("shardcache", "memcached"):
+            pre = "mem_%s_%dB_" % (sysname, vs)
+            for i, r in enumerate(rs):
+                out(pre + "per_item_run%d" % (i + 1),
+                    r[sysname]["total"] / items, "bytes")
+
+            def med(f):
+                return statistics.median(r[sysname][f] for r in rs)
+            out(pre + "total", med("total") / 2**20, "MiB")
+            out(pre + "empty", med("empty") / 2**20, "MiB")
+            if sysname == "shardcache":
+                out(pre + "private", med("private") / 2**20, "MiB")
+                out(pre + "shm", med("shm") / 2**20, "MiB")
+            out(pre + "charged_per_item", med("charged") / items, "bytes")
+            per[sysname] = med("total") / items
+            out(pre + "per_item", per[sysname], "bytes")
+        out("mem_%dB_ratio_vs_memcached" % vs,
+            per["shardcache"] / per["memcached"], "x")
 
 
 # ---- plot ----
 
+PLOT_SYSTEMS = (
+    ("sc_adopt", "shardcache adopt",
+     lambda k: restart_shardcache("adopt", k, steady=False, immediate=0)),
+    ("sc_copy", "shardcache copy",
+     lambda k: restart_shardcache("copy", k, steady=False, immediate=0)),
+    ("memcached", "memcached 1.6 -e warm restart",
+     lambda k: restart_memcached(k, steady=False)),
+    ("redis", "Redis RDB on /dev/shm",
+     lambda k: restart_redis(k, steady=False)),
+)
+
+
+def plot_point(sysname, fn, keys, label, runs):
+    """The median of runs restarts (ms), or Skip with the reason."""
+    ts = []
+    for run in range(1, runs + 1):
+        avail = wait_for_memory(sysname, keys)
+        load = loadavg()
+        watch = MemWatch()
+        watch.start()
+        try:
+            x = fn(keys)
+        except (RuntimeError, OSError, EOFError,
+                subprocess.SubprocessError, KeyError, ValueError) as e:
+            if watch.tripped:
+                raise Skip("MemAvailable fell below %.0f GiB (others' jobs"
+                           " and this one): stopped" % (MEM_FLOOR / GiB))
+            raise Skip("%s: %s" % (type(e).__name__, e))
+        finally:
+            watch.stop()
+        ts.append(x["first_hit"] * 1e3)
+        pre = label + ("_run%d" % run if runs > 1 else "")
+        if runs > 1:
+            out(pre + "_stop_to_first_hit", ts[-1], "ms")
+        out(pre + "_mem_available_before", avail / GiB, "GiB")
+        out(pre + "_mem_available_min", watch.min_avail / GiB, "GiB")
+        out(pre + "_loadavg_before", load[0], "load")
+        out(pre + "_loadavg_max", watch.max_load, "load")
+        if "rdb_bytes" in x:
+            out(pre + "_rdb_size", x["rdb_bytes"] / GiB, "GiB")
+    out(label + "_stop_to_first_hit", statistics.median(ts), "ms")
+    return statistics.median(ts)
+
+
+def read_dat(path):
+    rows, notes = {}, []
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith("# not measured: "):
+                    notes.append(line[len("# not measured: "):].rstrip())
+                elif line.startswith("# note: "):
+                    notes.append(line[2:].rstrip())
+                elif line.strip() and not line.startswith("#"):
+                    v = line.split()
+                    rows[v[0]] = [None if x == "-" else float(x)
+                                  for x in v[1:]]
+    except FileNotFoundError:
+        pass
+    return rows, notes
+
+
+def write_dat(path, rows, notes):
+    with open(path + ".tmp", "w") as f:
+        f.write("# GiB of 1 KiB values; stop request -> first hit, ms:"
+                " shardcache-adopt shardcache-copy memcached redis"
+                " ('-': not measured)\n")
+        f.write("# %s, %s, load average %s\n" %
+                (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 os.uname().release, " ".join("%.2f" % x
+                                              for x in loadavg())))
+        for n in notes:
+            f.write("# %s\n" % n if n.startswith("note: ") else
+                    "# not measured: %s\n" % n)
+        for gib in sorted(rows, key=float):
+            f.write(gib + " " + " ".join("-" if v is None else "%.3f" % v
+                                         for v in rows[gib]) + "\n")
+    os.replace(path + ".tmp", path)
+
+
 def bench_plot():
     sizes = [float(x) for x in
-             os.environ.get("BENCH_PLOT_SIZES", "0.25 1 2 4").split()]
+             os.environ.get("BENCH_PLOT_SIZES", "0.25 1 2 4 8").split()]
+    only = os.environ.get("BENCH_PLOT_SYSTEMS",
+                          " ".join(s[0] for s in PLOT_SYSTEMS)).split()
     base = os.environ.get("BENCH_PLOT_OUT", os.path.join(SRC, "bench",
                                                          "restart"))
-    rows = []
+    runs = int(os.environ.get("BENCH_PLOT_RUNS", "1"))
+    rows, notes = {}, []
+    if os.environ.get("BENCH_PLOT_MERGE") == "1":
+        rows, notes = read_dat(base + ".dat")
     for gb in sizes:
-        keys = int(gb * 1000000)
-        row = [gb * 1000000 * VSIZE / 2**30]
-        a = restart_shardcache("adopt", keys, steady=False, immediate=0)
-        c = restart_shardcache("copy", keys, steady=False, immediate=0)
-        m = restart_memcached(keys, steady=False)
-        r = restart_redis(keys, steady=False)
-        for sysname, x in (("sc_adopt", a), ("sc_copy", c),
-                           ("memcached", m), ("redis", r)):
-            out("plot_%gGiB_%s_stop_to_first_hit" % (row[0], sysname),
-                x["first_hit"] * 1e3, "ms")
-            row.append(x["first_hit"] * 1e3)
-        rows.append(row)
-        with open(base + ".dat", "w") as f:
-            f.write("# GiB of 1 KiB values; stop request -> first hit, ms:"
-                    " shardcache-adopt shardcache-copy memcached redis\n")
-            for rw in rows:
-                f.write(" ".join("%.3f" % v for v in rw) + "\n")
-    gp = """set terminal pngcairo size 900,560 noenhanced
+        keys = int(gb * GiB / VSIZE)
+        gib = "%g" % (keys * VSIZE / GiB)
+        row = rows.setdefault(gib, [None] * len(PLOT_SYSTEMS))
+        for i, (sysname, _, fn) in enumerate(PLOT_SYSTEMS):
+            if sysname not in only:
+                continue
+            label = "plot_%sGiB_%s" % (gib, sysname)
+            notes = [n for n in notes
+                     if not n.startswith("%s GiB %s:" % (gib, sysname))]
+            try:
+                row[i] = plot_point(sysname, fn, keys, label, runs)
+            except Skip as e:
+                row[i] = None
+                notes.append("%s GiB %s: %s" % (gib, sysname, e))
+                print("bench: %s: not measured: %s" % (label, e),
+                      file=sys.stderr, flush=True)
+                out(label + "_measured", 0, "bool")
+            write_dat(base + ".dat", rows, notes)
+    ticks = ", ".join('"%s" %s' % ("%g GiB" % float(g) if float(g) >= 1
+                                   else "%d MiB" % (float(g) * 1024), g)
+                      for g in sorted(rows, key=float))
+    plots = ", \\\n     ".join(
+        "'%s.dat' using 1:%d with linespoints lw 2 pt %d ps 1.3 title '%s'"
+        % (base, i + 2, (7, 5, 9, 11)[i], title)
+        for i, (_, title, _) in enumerate(PLOT_SYSTEMS))
+    gp = """set terminal pngcairo size 960,600 noenhanced font ',11'
 set output '%s.png'
-set title 'Restart with data: stop request to first hit (1 KiB values)'
-set xlabel 'state size (GiB)'
-set ylabel 'ms (log scale)'
-set logscale y
-set key top left
+set title 'Restart with data: stop request to first hit (1 KiB values, 2 vCPUs, tmpfs /dev/shm)'
+set xlabel 'state size (GiB of 1 KiB values, log scale)'
+set ylabel 'stop request to first hit (log scale)'
+set logscale xy 2
+set logscale y 10
+set xtics (%s)
+set ytics ('0.1 ms' 0.1, '1 ms' 1, '10 ms' 10, '100 ms' 100, '1 s' 1000, '10 s' 10000, '100 s' 100000)
+set yrange [1:300000]
+set datafile missing '-'
+set key top left box opaque
+set offsets graph 0.03, graph 0.03, 0, 0
 set grid
-plot '%s.dat' using 1:2 with linespoints title 'shardcache adopt', \\
-     '' using 1:3 with linespoints title 'shardcache copy', \\
-     '' using 1:4 with linespoints title 'memcached 1.6 -e warm restart', \\
-     '' using 1:5 with linespoints title 'Redis RDB on /dev/shm'
-""" % (base, base)
+plot %s
+""" % (base, ticks, plots)
     subprocess.run(["gnuplot"], input=gp, text=True, check=True)
     out("plot_png", base + ".png", "path")
 
@@ -696,11 +1023,19 @@ def main():
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     ensure_peers()
     what = sys.argv[1] if len(sys.argv) > 1 else "restart"
+    # The 1-minute load average over the whole run (the machine is
+    # shared), and the memory watchdog for the benchmarks but plot (which
+    # runs its own per point).
+    watch = MemWatch()
+    watch.start()
     try:
         {"restart": bench_restart, "tput": bench_tput, "mem": bench_mem,
          "plot": bench_plot}[what]()
     finally:
+        watch.stop()
         cleanup()
+    out("loadavg_median", statistics.median(watch.loads), "load")
+    out("loadavg_max", watch.max_load, "load")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 #   BENCH_GB=0.25 make bench-shardcache-restart    (small, while developing)
 #   BENCH_RUNS=3 BENCH_SECS=10 make bench-shardcache-tput
 #   BENCH_ITEMS=1000000 make bench-shardcache-mem
-#   BENCH_PLOT_SIZES="0.25 1 2 4" make bench-shardcache-plot
+#   BENCH_PLOT_SIZES="0.25 1 2 4 8" make bench-shardcache-plot (waits for
+#   free memory before each point; BENCH_PLOT_SYSTEMS, BENCH_PLOT_MERGE=1)
 
 MCLOAD		:= $(B)/mcload
 
