@@ -630,7 +630,9 @@ SHMS_EXPORT int shms_arena_stats(struct shms_arena *a,
  * if there is one. Errors as for adopt, except that a dirty arena is
  * inspected (state live, owner_alive 0) rather than refused. The file is
  * mapped, not pread: truncating it meanwhile (only another process of the
- * same uid could) raises SIGBUS in the inspector.
+ * same uid could) raises SIGBUS in the inspector. shmctl(1) catches it and
+ * reports the arena as truncated; another caller that may meet such a
+ * truncation must catch SIGBUS itself.
  */
 SHMS_EXPORT int shms_arena_inspect(struct shms_svc *svc, const char *file,
     unsigned flags, struct shms_arena_stats *st);

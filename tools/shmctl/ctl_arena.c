@@ -1,8 +1,11 @@
 /*
  * ctl_arena.c: facts about an arena beyond its header, for shmctl list,
  * info and verify, from shms_arena_inspect() (read-only; a live arena
- * with a running owner is only read for its counters).
+ * with a running owner is only read for its counters), always under
+ * ctl_guard_run(): the arena is mapped, and a truncation meanwhile must
+ * cost one entry, not the whole command.
  */
+#include <err.h>
 #include <inttypes.h>
 #include <stdio.h>
 
@@ -30,28 +33,67 @@ put_num(struct ctl_extras *x, const char *key, uint64_t v)
 	put(x, key, 1, buf);
 }
 
-void
-ctl_entry_extras(struct shms_svc *svc, const struct shms_entry *e,
-    struct ctl_extras *x)
+/* One shms_arena_inspect() call, as a ctl_guard_run() function. */
+struct inspect_call {
+	struct shms_svc			*svc;
+	const char			*file;
+	unsigned			 flags;
+	struct shms_arena_stats		*st;
+};
+
+static int
+inspect_fn(void *arg)
+{
+	struct inspect_call *c = arg;
+
+	return shms_arena_inspect(c->svc, c->file, c->flags, c->st);
+}
+
+/*
+ * shms_arena_inspect() under the SIGBUS guard: the arena is mapped, and
+ * a same-uid process may truncate it meanwhile. A fired guard is
+ * reported here, once, as SERVICE/FILE: CTL_GUARD_WHY.
+ */
+static int
+inspect_guarded(struct shms_svc *svc, const char *service,
+    const char *file, unsigned flags, struct shms_arena_stats *st)
+{
+	struct inspect_call c = { svc, file, flags, st };
+	int rc;
+
+	rc = ctl_guard_run(inspect_fn, &c);
+	if (rc == CTL_GUARD_FIRED)
+		warnx("%s/%s: %s", service, ctl_vis(file), CTL_GUARD_WHY);
+	return rc;
+}
+
+int
+ctl_entry_extras(struct shms_svc *svc, const char *service,
+    const struct shms_entry *e, struct ctl_extras *x)
 {
 	struct shms_arena_stats st;
+	int rc;
 
-	if (e->status != SHMS_ENT_ARENA || e->error != 0 ||
-	    shms_arena_inspect(svc, e->file, 0, &st) != 0)
-		return;
+	if (e->status != SHMS_ENT_ARENA || e->error != 0)
+		return 0;
+	rc = inspect_guarded(svc, service, e->file, 0, &st);
+	if (rc != 0)
+		return rc == CTL_GUARD_FIRED ? rc : 0;
 	put_num(x, "used_bytes", st.in_use);
 	put_num(x, "allocs", st.nallocs);
 	put_num(x, "free_bytes", st.free_bytes);
 	put_num(x, "frag_pct", (uint64_t)(st.fragmentation * 100 + 0.5));
 	put(x, "root", 0, st.root != 0 ? "set" : "unset");
+	return 0;
 }
 
 int
-ctl_arena_verify(struct shms_svc *svc, const struct shms_entry *e)
+ctl_arena_verify(struct shms_svc *svc, const char *service,
+    const struct shms_entry *e)
 {
 	struct shms_arena_stats st;
 
 	if (e->status != SHMS_ENT_ARENA)
 		return 0;
-	return shms_arena_inspect(svc, e->file, SHMS_ARENA_VERIFY, &st);
+	return inspect_guarded(svc, service, e->file, SHMS_ARENA_VERIFY, &st);
 }

@@ -82,6 +82,7 @@ struct lister {
 	int		 lockalive;
 	struct shms_svc	*svc;
 	struct table	 t;
+	int		 guard_fired;	/* an arena was truncated under us */
 };
 
 /* Extra facts about e as "key=value ..." for the NOTE column. */
@@ -197,8 +198,9 @@ list_entry(const struct shms_entry *e, void *arg)
 	struct ctl_extras x;
 
 	memset(&x, 0, sizeof(x));
-	if (e->error == 0)
-		ctl_entry_extras(l->svc, e, &x);
+	if (e->error == 0 &&
+	    ctl_entry_extras(l->svc, l->service, e, &x) == CTL_GUARD_FIRED)
+		l->guard_fired = 1;
 	if (l->json)
 		list_json(l, e, &x);
 	else
@@ -289,6 +291,8 @@ cmd_list(int argc, char **argv, const struct shmctl_opts *g)
 		}
 		shms_svc_close(l.svc);
 	}
+	if (l.guard_fired)
+		status = CTL_EXIT_FAIL;
 	if (l.json)
 		printf("%s]}\n", nout ? "\n" : "");
 	else if (l.t.nrows > 0)
@@ -398,7 +402,8 @@ info_segment(struct shms_svc *svc, const char *service,
 	field("build id:", "%s", ctl_vis(in->build_id));
 	field("file size:", "%" PRIu64, in->file_size);
 	memset(&x, 0, sizeof(x));
-	ctl_entry_extras(svc, e, &x);
+	if (ctl_entry_extras(svc, service, e, &x) == CTL_GUARD_FIRED)
+		return CTL_EXIT_FAIL;
 	for (i = 0; i < x.n; i++) {
 		snprintf(buf, sizeof(buf), "%s:", x.kv[i].key);
 		field(buf, "%s", x.kv[i].val);

@@ -118,11 +118,12 @@ verify_service(const struct shmctl_opts *g, const char *service, int named)
 		    CTL_PROGRESS_MIN ? progress_draw : NULL, &p);
 		progress_clear(&p);
 		if (rc == 0)
-			rc = ctl_arena_verify(svc, e);
+			rc = ctl_arena_verify(svc, service, e);
 		if (rc == 0)
 			printf("%s: OK\n", label);
 		else {
 			printf("%s: FAILED: %s\n", label,
+			    rc == CTL_GUARD_FIRED ? CTL_GUARD_WHY :
 			    ctl_vis(shms_errdetail(svc)));
 			bad++;
 		}

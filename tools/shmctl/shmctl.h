@@ -16,7 +16,9 @@
  *  3. Document it in man/shmctl.1 (COMMANDS) and test it in
  *     tests/integ/.
  * Print anything that came from disk or a peer through ctl_vis() (tables)
- * or ctl_json_str() (--json): file names are arbitrary bytes.
+ * or ctl_json_str() (--json): file names are arbitrary bytes. Call
+ * anything that reads a file through a mapping (shms_arena_inspect())
+ * under ctl_guard_run(): a truncation meanwhile raises SIGBUS.
  */
 #ifndef SHMCTL_H
 #define SHMCTL_H
@@ -168,16 +170,34 @@ struct ctl_extras {
 	} kv[CTL_EXTRAS_MAX];
 };
 /*
- * Fills x (n = 0 on entry) with facts about entry e beyond its header;
- * list shows them in its NOTE column and --json as extra members, info
- * as extra lines.
+ * Fills x (n = 0 on entry) with facts about entry e of service beyond its
+ * header; list shows them in its NOTE column and --json as extra members,
+ * info as extra lines. Returns 0, or CTL_GUARD_FIRED (reported on stderr;
+ * x left empty) if the arena was truncated while being read.
  */
-void	ctl_entry_extras(struct shms_svc *svc, const struct shms_entry *e,
-	    struct ctl_extras *x);
+int	ctl_entry_extras(struct shms_svc *svc, const char *service,
+	    const struct shms_entry *e, struct ctl_extras *x);
 /*
  * For an arena entry: the full allocator metadata check (and seal
- * checksum); 0 or the error, with the detail on svc. 0 for other entries.
+ * checksum); 0 or the error, with the detail on svc, or CTL_GUARD_FIRED
+ * (reported on stderr as SERVICE/FILE: CTL_GUARD_WHY). 0 for other
+ * entries.
  */
-int	ctl_arena_verify(struct shms_svc *svc, const struct shms_entry *e);
+int	ctl_arena_verify(struct shms_svc *svc, const char *service,
+	    const struct shms_entry *e);
+
+/* ---- ctl_guard.c: SIGBUS from a file truncated under a mapping ---- */
+#define CTL_GUARD_FIRED	1	/* not 0, not a library or -errno code */
+#define CTL_GUARD_WHY	"file truncated while being read (SIGBUS)"
+/*
+ * Calls fn(arg) with a SIGBUS handler installed and returns what fn
+ * returned, or CTL_GUARD_FIRED if touching a mapped page raised SIGBUS
+ * (fn is abandoned there; the mapping that faulted and the descriptors
+ * of its file that fn opened are released), or -errno if the handler
+ * could not be installed. The previous SIGBUS disposition is restored
+ * before returning. Not reentrant; fn must not take locks or allocate
+ * while it reads through a mapping, since a jump skips its unwind.
+ */
+int	ctl_guard_run(int (*fn)(void *), void *arg);
 
 #endif /* SHMCTL_H */
