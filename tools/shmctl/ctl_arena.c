@@ -8,6 +8,7 @@
 #include <err.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <bsd/string.h>
 
@@ -76,6 +77,9 @@ ctl_entry_extras(struct shms_svc *svc, const char *service,
 
 	if (e->status != SHMS_ENT_ARENA || e->error != 0)
 		return 0;
+	/* An out-parameter to the library; zeroed for the analyzers, which
+	 * cannot follow it through the guard's void pointer. */
+	memset(&st, 0, sizeof(st));
 	rc = inspect_guarded(svc, service, e->file, 0, &st);
 	if (rc != 0)
 		return rc == CTL_GUARD_FIRED ? rc : 0;
@@ -95,5 +99,6 @@ ctl_arena_verify(struct shms_svc *svc, const char *service,
 
 	if (e->status != SHMS_ENT_ARENA)
 		return 0;
+	memset(&st, 0, sizeof(st));	/* as in ctl_entry_extras() */
 	return inspect_guarded(svc, service, e->file, SHMS_ARENA_VERIFY, &st);
 }
