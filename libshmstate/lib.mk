@@ -15,9 +15,12 @@ $(LIB_OBJS): ALL_CFLAGS += -fPIC -fvisibility=hidden -DSHMS_BUILDING
 # linked the way ours are links with it. A fully static program would
 # need an archive that has it; Debian's does not, so such a build should
 # pass XXH_DISPATCH= to turn it off.
-XXH_DISPATCH	?= $(shell echo 'int main(void) { return (int)XXH3_64bits("", 0); }' | \
+# Probed once per make run (`:=`), not once per object.
+ifeq ($(origin XXH_DISPATCH),undefined)
+XXH_DISPATCH	:= $(shell echo 'int main(void) { return (int)XXH3_64bits("", 0); }' | \
 		    $(CC) -include xxhash.h -include xxh_x86dispatch.h -x c - \
 		    -o /dev/null $(DEP_CFLAGS) $(DEP_LIBS) 2>/dev/null && echo 1)
+endif
 $(LIB_OBJS): ALL_CFLAGS += $(if $(XXH_DISPATCH),-DSHMS_XXH_DISPATCH)
 
 $(LIB_A): $(LIB_OBJS)
