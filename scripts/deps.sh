@@ -35,7 +35,14 @@ fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing:$pkgs"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq && apt-get install -y -qq $pkgs >/dev/null && exit 0
+	if apt-get update -qq && apt-get install -y -qq $pkgs >/dev/null; then
+		# Packages installed after mandoc's database was built make
+		# `mandoc -Tlint' report it outdated on every page that cites
+		# them; rebuild it (man-db's triggers do not).
+		! command -v makewhatis >/dev/null 2>&1 ||
+		    makewhatis /usr/share/man 2>/dev/null || :
+		exit 0
+	fi
 	echo "deps: apt-get failed" >&2
 	exit 1
 fi
