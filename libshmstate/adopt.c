@@ -314,7 +314,7 @@ shms_adopt_finish(struct shms_adopt *ad, unsigned flags)
 		shms__manifest_free(&cur);
 		if (rc < 0)
 			goto out;
-	} else if (r > -4096) {
+	} else if (SHMS__IS_ERRNO(r)) {
 		rc = shms__fail(ad->svc, r, "%s/%s", shms_svc_path(ad->svc),
 		    detail);
 		goto out;

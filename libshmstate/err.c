@@ -48,7 +48,7 @@ shms_strerror(int code)
 	 * strerror() may return a buffer shared between threads for
 	 * unknown values; strerrordesc_np() is static and thread-safe.
 	 */
-	if (code < 0 && code > -4096) {
+	if (SHMS__IS_ERRNO(code)) {
 		const char *s = strerrordesc_np(-code);
 		if (s != NULL)
 			return s;

@@ -180,7 +180,7 @@ walk_init(struct walk *w, struct shms_svc *svc)
 static int
 walk_sys_error(const struct walk *w)
 {
-	if (w->mrc < 0 && w->mrc > -4096)
+	if (SHMS__IS_ERRNO(w->mrc))
 		return shms__fail(w->svc, w->mrc, "%s", w->mdetail);
 	return 0;
 }

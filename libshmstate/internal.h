@@ -13,6 +13,8 @@
 #include "format.h"
 
 #define SHMS__ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+/* A -errno, as opposed to 0 or an SHMS_E* code (all below -4095). */
+#define SHMS__IS_ERRNO(rc)	((rc) < 0 && (rc) > -4096)
 
 #if defined(__GNUC__)
 #define SHMS__PRINTF(f, a)	__attribute__((format(printf, f, a)))
