@@ -39,7 +39,6 @@
 #define MAX_EVENTS	256
 #define ACCEPT_BATCH	16
 #define READS_PER_EVENT	16
-#define RBUF_MAX	(SC_GETLINE_MAX + 64)
 #define HANDOFF_MAX	1024
 
 struct worker {
@@ -213,7 +212,7 @@ conn_flush(struct worker *w, struct conn *c)
 
 /*
  * Reads once: straight into the item when a value is being read and
- * nothing is buffered, else into the read buffer (grown up to RBUF_MAX
+ * nothing is buffered, else into the read buffer (grown up to SC_RBUF_MAX
  * only while a line is incomplete). Returns bytes, 0 at EOF, -EAGAIN, or
  * another -errno. A short read sets *drained: the socket is most likely
  * empty, and level-triggered epoll says if not, so the caller need not
@@ -238,11 +237,11 @@ conn_read(struct worker *w, struct conn *c, int *drained)
 			c->rpos = 0;
 		}
 		if (c->rlen == c->rsize) {
-			if (c->rsize >= RBUF_MAX)
+			if (c->rsize >= SC_RBUF_MAX)
 				return -ENOBUFS;	/* proto caps lines */
 			nsize = c->rsize ? c->rsize * 2 : SC_RBUF_INIT;
-			if (nsize > RBUF_MAX)
-				nsize = RBUF_MAX;
+			if (nsize > SC_RBUF_MAX)
+				nsize = SC_RBUF_MAX;
 			if ((p = realloc(c->rbuf, nsize)) == NULL)
 				return -ENOMEM;
 			c->rbuf = p;

@@ -22,8 +22,6 @@
 /* Our protocol state: only its version so far (always CONN_CMD). */
 static const char app_state[4] = { 'S', 'C', '0', '1' };
 
-#define HANDOFF_IN_MAX	(SC_GETLINE_MAX + 64)	/* conn.c's RBUF_MAX */
-
 static void
 conn_free(struct server *srv, struct conn *c)
 {
@@ -61,14 +59,14 @@ handoff_take(struct server *srv, struct shms_listen_fd *fds, int n)
 		 */
 		if (c == NULL || rec.applen != sizeof(app_state) ||
 		    memcmp(rec.app, app_state, sizeof(app_state)) != 0 ||
-		    rec.inlen > HANDOFF_IN_MAX ||
+		    rec.inlen > SC_RBUF_MAX ||
 		    (fl = fcntl(fd, F_GETFL)) < 0 || (!(fl & O_NONBLOCK) &&
 		    fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
 			goto drop;
 		c->fd = fd;
 		c->last_active = sc_now();
 		if (rec.inlen > 0) {
-			c->rsize = rec.inlen > SC_RBUF_INIT ? HANDOFF_IN_MAX :
+			c->rsize = rec.inlen > SC_RBUF_INIT ? SC_RBUF_MAX :
 			    SC_RBUF_INIT;
 			if ((c->rbuf = malloc(c->rsize)) == NULL)
 				goto drop;
@@ -125,11 +123,9 @@ handoff_send(struct server *srv)
 	if (rc < 0)
 		log_warnx("handing over %u connection(s) failed: %s; they are "
 		    "closed", n, shms_strerror(rc));
-	else if (n > 0) {
-		srv->ho_sent = (uint32_t)rc;
+	else if (n > 0)
 		log_info("handed over %d connection(s)%s", rc, bad ? " (some "
 		    "could not be, closed)" : "");
-	}
 	shms_handoff_free(h);
 }
 

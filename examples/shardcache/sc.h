@@ -27,6 +27,7 @@
 #define SC_LINE_MAX		2048	/* command line, get family excepted */
 #define SC_GETLINE_MAX		65536	/* get/gets/gat/gats line */
 #define SC_RBUF_INIT		4096
+#define SC_RBUF_MAX		(SC_GETLINE_MAX + 64)	/* a read buffer's most */
 #define SC_WBUF_INIT		4096
 #define SC_REALTIME_MAXDELTA	(60 * 60 * 24 * 30)
 #define SC_SHARDS_MAX		4096	/* also SHMS_MAX_SEGMENTS - 1 */
@@ -479,7 +480,6 @@ struct server {
 	struct conn		*parked;	/* linked by lnext */
 	struct conn		*handed;	/* taken, for workers_start */
 	uint32_t		 ho_handed, ho_taken, ho_closed;
-	uint32_t		 ho_sent;	/* handed over at our stop */
 };
 
 struct wstats *conn_wstats(struct conn *c);
