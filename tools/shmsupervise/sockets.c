@@ -425,22 +425,11 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 		}
 	}
 	nrfds = 0;
-	/* Kept only for a well-formed message from the child (below). */
-	if (nfds > 0 && (cred == NULL || (mh.msg_flags & MSG_TRUNC) ||
-	    c->pid == 0 || (cred->pid != c->pid &&
-	    (c->mainpid == 0 || cred->pid != c->mainpid)) ||
-	    (cred->uid != geteuid() && geteuid() != 0))) {
-		for (int i = 0; i < nfds; i++)
-			close(rfds[i]);
-		log_warnx("notify: dropped %d fd(s) passed by a stranger",
-		    nfds);
-		nfds = 0;
-	}
 	if (mh.msg_flags & MSG_CTRUNC)
 		log_warnx("notify: control data truncated");
 	if (cred == NULL) {
 		log_warnx("notify: message without credentials dropped");
-		return 0;
+		goto drop;
 	}
 	/*
 	 * Only our child (or the main pid it declared) may speak; it cannot
@@ -452,28 +441,28 @@ notify_recv(int s, const struct child *c, struct shms_notify_msg *msg,
 	    (cred->uid != geteuid() && geteuid() != 0)) {
 		log_warnx("notify: message from pid %ld uid %ld dropped "
 		    "(not the child)", (long)cred->pid, (long)cred->uid);
-		return 0;
+		goto drop;
 	}
+	/* The buffer holds SHMS_NOTIFY_MAX + 1: one byte over is no TRUNC. */
 	if (n > SHMS_NOTIFY_MAX || (mh.msg_flags & MSG_TRUNC)) {
-		/*
-		 * One byte over without MSG_TRUNC (the buffer holds
-		 * SHMS_NOTIFY_MAX + 1) kept its fds above: ours to close.
-		 */
-		for (int i = 0; i < nfds; i++)
-			close(rfds[i]);
 		log_warnx("notify: oversized message from pid %ld dropped",
 		    (long)cred->pid);
-		return 0;
+		goto drop;
 	}
 	if ((rc = shms_notify_parse(buf, (size_t)n, msg)) != 0) {
 		log_warnx("notify: malformed message from pid %ld dropped: %s",
 		    (long)cred->pid, shms_strerror(rc));
-		for (int i = 0; i < nfds; i++)
-			close(rfds[i]);
-		return 0;
+		goto drop;
 	}
 	nrfds = nfds;
 	*pidp = cred->pid;
 	*when = mono_from_real(ts);
 	return 1;
+drop:
+	/* fds are kept only with a well-formed message from the child. */
+	for (rc = 0; rc < nfds; rc++)
+		close(rfds[rc]);
+	if (nfds > 0)
+		log_warnx("notify: %d passed fd(s) closed with it", nfds);
+	return 0;
 }
