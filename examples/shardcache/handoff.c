@@ -5,9 +5,9 @@
  * request executing, every reply sent, a value being received finished
  * first); what is left in its read buffer is at most a partial command
  * line, and that is handed over with the socket. Start: the connections
- * come back through LISTEN_FDS, each with its unread bytes, and join the
- * workers before READY=1; the rest of a split request is still in the
- * socket and completes it.
+ * come back through LISTEN_FDS, each with its unread bytes, are taken
+ * before READY=1 and join the workers right after it (main.c); the rest
+ * of a split request is still in the socket and completes it.
  */
 #include <errno.h>
 #include <fcntl.h>
