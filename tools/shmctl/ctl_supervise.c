@@ -43,17 +43,32 @@ root_path(const struct shmctl_opts *g)
 	return e != NULL && e[0] != '\0' ? e : SHMS_DEFAULT_DIR;
 }
 
+/* Milliseconds left until deadline (CLOCK_MONOTONIC), at least 0. */
+static int
+ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	return ms > 0 ? (int)ms : 0;
+}
+
 /*
  * Sends req to the supervisor of service and reads the whole reply.
- * timeout_ms < 0 waits as long as the supervisor takes (an upgrade ends
- * within its stop and ready timeouts). Returns 0, or CTL_EXIT_FAIL after
- * saying why.
+ * timeout_ms bounds the whole reply, not each read: a peer sending a byte
+ * at a time cannot hold shmctl longer. timeout_ms < 0 waits as long as
+ * the supervisor takes (an upgrade ends within its stop and ready
+ * timeouts). Returns 0, or CTL_EXIT_FAIL after saying why.
  */
 static int
 request(const struct shmctl_opts *g, const char *service, const char *req,
     int timeout_ms, struct reply *r)
 {
 	struct sockaddr_un sa;
+	struct timespec deadline;
 	struct pollfd p;
 	size_t len = 0;
 	ssize_t n;
@@ -92,8 +107,11 @@ request(const struct shmctl_opts *g, const char *service, const char *req,
 	}
 	p.fd = s;
 	p.events = POLLIN;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
 	for (;;) {
-		int pr = poll(&p, 1, timeout_ms);
+		int pr = poll(&p, 1, timeout_ms < 0 ? -1 : ms_left(&deadline));
 
 		if (pr == -1 && errno == EINTR)
 			continue;
