@@ -403,6 +403,29 @@ issue(struct lconn *c, uint64_t t)
 }
 
 /*
+ * The size field of the VALUE header line ending at nl: its last field,
+ * digits only, at most VALUE_MAX; -1 if not, so that a damaged or hostile
+ * reply can neither wrap the length arithmetic nor index past the buffer.
+ */
+static long
+value_size(const char *p, const char *nl)
+{
+	const char *sp = nl - 1, *d;
+	long v = 0;
+
+	while (sp > p && sp[-1] != ' ')
+		sp--;
+	if (sp == nl - 1 || *(nl - 1) != '\r')
+		return -1;
+	for (d = sp; d < nl - 1; d++) {
+		if (*d < '0' || *d > '9' || (v = v * 10 + (*d - '0')) >
+		    VALUE_MAX)
+			return -1;
+	}
+	return v;
+}
+
+/*
  * Length of the complete reply at p for a request of this kind, 0 if
  * incomplete. *hit on a VALUE, *bad on anything unexpected (ERROR,
  * CLIENT_ERROR, SERVER_ERROR, NOT_STORED...), which is consumed as a line.
@@ -410,9 +433,9 @@ issue(struct lconn *c, uint64_t t)
 static size_t
 reply_len(const char *p, size_t n, int kind, int *hit, int *bad)
 {
-	const char *nl = memchr(p, '\n', n), *sp;
-	unsigned long len;
-	size_t off;
+	const char *nl = memchr(p, '\n', n);
+	size_t off, len;
+	long v;
 
 	*hit = *bad = 0;
 	if (nl == NULL)
@@ -428,14 +451,15 @@ reply_len(const char *p, size_t n, int kind, int *hit, int *bad)
 		*bad = 1;
 		return off;
 	}
-	sp = nl - 1;
-	while (sp > p && sp[-1] != ' ')
-		sp--;
-	len = strtoul(sp, NULL, 10);
+	if ((v = value_size(p, nl)) < 0) {
+		*bad = 1;	/* out of step: give up on the connection */
+		return (size_t)-1;
+	}
+	len = (size_t)v;
 	if (n < off + len + 2 + 5)
 		return 0;
 	if (memcmp(p + off + len, "\r\nEND\r\n", 7) != 0) {
-		*bad = 1;	/* out of step: give up on the connection */
+		*bad = 1;
 		return (size_t)-1;
 	}
 	*hit = 1;
@@ -451,7 +475,7 @@ static int
 value_ok(const char *p, size_t r, uint64_t key)
 {
 	char want[256];
-	const char *nl = memchr(p, '\n', r), *sp;
+	const char *nl = memchr(p, '\n', r);
 	size_t off, vlen;
 	int n;
 
@@ -463,12 +487,8 @@ value_ok(const char *p, size_t r, uint64_t key)
 	if (off < (size_t)n + 2 || r < off + 7 ||
 	    memcmp(p, want, (size_t)n) != 0)
 		return 0;
-	/* the size field is the last one of the header */
-	sp = nl - 1;
-	while (sp > p && sp[-1] != ' ')
-		sp--;
 	vlen = r - off - 7;
-	if (strtoull(sp, NULL, 10) != vlen || vlen < o.vmin ||
+	if (value_size(p, nl) != (long)vlen || vlen < o.vmin ||
 	    vlen > o.vmax)
 		return 0;
 	return memcmp(p + off, vpat + key % 64, vlen) == 0;
