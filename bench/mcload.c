@@ -528,14 +528,10 @@ conn_read(struct lconn *c, uint64_t t)
 			return;
 		}
 		c->inlen += (size_t)n;
-		if (c->inlen < INBUF)
-			break;
-		if (c->npend == 0)
-			break;
-		/* a full buffer: parse, then read on */
-		goto parse;
+		/* one read per wakeup: epoll is level-triggered, so what is
+		 * left in the socket (a full buffer) is read next round */
+		break;
 	}
-parse:
 	while (used < c->inlen) {
 		if (c->npend == 0) {
 			/* unsolicited: SERVER_ERROR too many connections */
