@@ -1,6 +1,6 @@
 /*
- * test_api_errpaths.h: helpers shared by test_api_errpaths.c and
- * test_api_errpaths_sys.c.
+ * test_api_errpaths.h: helpers shared by test_api_errpaths.c,
+ * test_api_errpaths_sys.c and test_handoff.c.
  */
 #ifndef TEST_API_ERRPATHS_H
 #define TEST_API_ERRPATHS_H

@@ -24,6 +24,7 @@
 #include <xxhash.h>
 
 #include "shmstate.h"
+#include "test_api_errpaths.h"
 
 #define NCONN	300	/* more than one datagram's worth of fds */
 
@@ -31,24 +32,6 @@ struct rx {
 	int	fd;
 	char	name[SHMS_FDNAME_MAX + 1];
 };
-
-static int
-bind_notify(char *path, size_t len)
-{
-	struct sockaddr_un sa;
-	int s;
-
-	snprintf(path, len, "/tmp/test_handoff.%ld.sock", (long)getpid());
-	unlink(path);
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	strcpy(sa.sun_path, path);
-	s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_true(s >= 0);
-	assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	setenv("NOTIFY_SOCKET", path, 1);
-	return s;
-}
 
 /* Receives every datagram queued on s; fds with their FDNAME. */
 static int
@@ -115,7 +98,7 @@ test_round_trip(void **state)
 	char path[108], last[256], in_b[64], out_b[64];
 
 	(void)state;
-	s = bind_notify(path, sizeof(path));
+	s = bind_notify("test_handoff", path, sizeof(path));
 	assert_int_equal(shms_handoff_new(&h), 0);
 	for (i = 0; i < NCONN; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0,
@@ -204,7 +187,7 @@ make_blob(unsigned char *b, size_t cap)
 	int s, p[2][2], n, i;
 	ssize_t len;
 
-	s = bind_notify(path, sizeof(path));
+	s = bind_notify("test_handoff", path, sizeof(path));
 	assert_int_equal(shms_handoff_new(&h), 0);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p[i]), 0);
@@ -339,7 +322,7 @@ test_take_dup(void **state)
 	int s, p[2], n, i, k = 0, fd;
 
 	(void)state;
-	s = bind_notify(path, sizeof(path));
+	s = bind_notify("test_handoff", path, sizeof(path));
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
 	assert_int_equal(shms_handoff_new(&h), 0);
 	assert_int_equal(shms_handoff_add(h, p[0], "ge", 2, NULL, 0, "A", 1),
