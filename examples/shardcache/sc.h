@@ -135,6 +135,8 @@ typedef uint64_t sc_ref;
 
 #define IT_LINKED	0x01u	/* in the hash table and the LRU */
 #define IT_FETCHED	0x02u	/* read since stored */
+#define IT_ACTIVE	0x04u	/* read since it last reached the LRU tail;
+				   advisory: a binary without it ignores it */
 
 struct item {
 	sc_ref		hnext;		/* next in hash chain */

@@ -10,11 +10,10 @@
  *
  * Every item and table charges its shard's budget; items allocated for a
  * store command in flight (pending) are charged too, so memory stays
- * within -m whatever clients send. Eviction takes from the LRU tail.
+ * within -m whatever clients send. Eviction takes from the LRU tail,
+ * giving an item read since it was last there a second chance (below).
  */
 #include <errno.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -138,9 +137,19 @@ shard_init(struct shard *sh, uint64_t limit)
 {
 	struct shard_root *r = &sh->heap_root;
 	size_t tsize = TABLE_INIT_BUCKETS * sizeof(sc_ref);
+	pthread_mutexattr_t ma;
 	void *t;
 
-	pthread_mutex_init(&sh->lock, NULL);
+	/*
+	 * Adaptive: spins briefly before sleeping. A hold is a lookup and a
+	 * copy, far shorter than a sleep and a wake-up, and a worker put to
+	 * sleep on a contended lock must then win a core back from whatever
+	 * runs there (on a busy machine, a scheduler tick later).
+	 */
+	pthread_mutexattr_init(&ma);
+	pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+	pthread_mutex_init(&sh->lock, &ma);
+	pthread_mutexattr_destroy(&ma);
 	sh->base = 0;
 	sh->mem = &heap_mem;
 	sh->mem_arg = NULL;
@@ -348,6 +357,21 @@ lru_push_tail(struct shard *sh, struct item *it)
 	r->lru_tail = ref;
 }
 
+/*
+ * A read marks the item instead of moving it to the LRU head: the move
+ * writes both neighbours and the old head (cache misses, and the head is
+ * a line every worker writes), all under the shard lock, and the time a
+ * lock is held is what another worker waits when the holder's core is
+ * taken from it. Eviction moves a marked tail item to the head and clears
+ * the mark (CLOCK, like memcached's ITEM_ACTIVE), so an item read since
+ * it last reached the tail still outlives one that was not.
+ */
+static void
+lru_mark(struct item *it)
+{
+	it->iflags |= IT_ACTIVE;
+}
+
 static sc_ref *
 bucket(struct shard *sh, uint64_t hash)
 {
@@ -474,21 +498,34 @@ find_live(struct store *s, struct shard *sh, uint64_t hash, const char *key,
 }
 
 /*
- * Makes room for charge bytes: evicts from the LRU tail, never `keep'.
- * Returns 0 when the charge fits.
+ * Evicts the LRU tail (never `keep'); -1 when there is nothing to evict.
+ * A marked tail item goes back to the head, unmarked, instead; at most
+ * EVICT_RESCUES of them per eviction, so a set costs a bounded walk even
+ * when every item has been read.
  */
-/* Evicts the LRU tail (never `keep'); -1 when there is nothing to evict. */
+#define EVICT_RESCUES	32
+
 static int
 evict_one(struct store *s, struct shard *sh, const struct item *keep,
     int64_t now)
 {
-	sc_ref ref = sh->root->lru_tail;
-	struct item *it = ref != 0 ? sc_ptr(sh, ref) : NULL;
+	struct item *it;
+	unsigned tries;
 
-	if (it == keep && it != NULL)
-		it = it->prev != 0 ? sc_ptr(sh, it->prev) : NULL;
-	if (it == NULL)
-		return -1;
+	for (tries = 0;; tries++) {
+		it = sh->root->lru_tail != 0 ? sc_ptr(sh, sh->root->lru_tail) :
+		    NULL;
+		if (it == keep && it != NULL)
+			it = it->prev != 0 ? sc_ptr(sh, it->prev) : NULL;
+		if (it == NULL)
+			return -1;
+		if (!(it->iflags & IT_ACTIVE) || tries == EVICT_RESCUES ||
+		    item_dead(s, it, now))
+			break;
+		it->iflags &= (uint8_t)~IT_ACTIVE;
+		lru_unlink(sh, it);
+		lru_push_head(sh, it);
+	}
 	if (item_dead(s, it, now)) {
 		sh->st.reclaimed++;
 		if (!(it->iflags & IT_FETCHED))
@@ -619,8 +656,7 @@ store_item(struct store *s, struct item *it, enum sc_op op, uint64_t cas,
 	case SC_OP_ADD:
 		if (old != NULL) {
 			/* memcached bumps the existing item on a failed add */
-			lru_unlink(sh, old);
-			lru_push_head(sh, old);
+			lru_mark(old);
 			res = SC_NOT_STORED;
 			goto drop;
 		}
@@ -692,6 +728,24 @@ drop:
 	return res;
 }
 
+/* Room for a get reply's header beyond its key: "VALUE", 3 numbers, CRLF. */
+#define GET_HDR_MAX	(6 + 3 * 21 + 2)
+
+/* Writes v in decimal at p (up to 20 bytes); returns the end. */
+static char *
+put_u64(char *p, uint64_t v)
+{
+	char t[20];
+	size_t n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
 int
 store_get(struct store *s, const char *key, size_t nkey, int with_cas,
     int64_t touch_exp, int64_t now, struct sbuf *out)
@@ -699,8 +753,8 @@ store_get(struct store *s, const char *key, size_t nkey, int with_cas,
 	uint64_t hash = store_hash(key, nkey);
 	struct shard *sh = store_shard(s, hash);
 	struct item *it;
-	char hdr[SC_KEY_MAX + 96];
-	int n, rc = 0;
+	char *p;
+	int rc = 0;
 
 	pthread_mutex_lock(&sh->lock);
 	it = find_live(s, sh, hash, key, nkey, now);
@@ -708,25 +762,29 @@ store_get(struct store *s, const char *key, size_t nkey, int with_cas,
 		goto out;
 	if (touch_exp != SC_NOTOUCH)
 		it->exptime = (uint32_t)touch_exp;
-	if (with_cas)
-		n = snprintf(hdr, sizeof(hdr), "VALUE %.*s %" PRIu32 " %" PRIu32
-		    " %" PRIu64 "\r\n", (int)nkey, key, it->flags,
-		    it->nbytes - 2, it->cas);
-	else
-		n = snprintf(hdr, sizeof(hdr), "VALUE %.*s %" PRIu32 " %" PRIu32
-		    "\r\n", (int)nkey, key, it->flags, it->nbytes - 2);
-	if (sbuf_reserve(out, (size_t)n + it->nbytes) < 0) {
+	if (sbuf_reserve(out, GET_HDR_MAX + nkey + it->nbytes) < 0) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	memcpy(out->p + out->len, hdr, (size_t)n);
-	memcpy(out->p + out->len + n, ITEM_data(it), it->nbytes);
-	out->len += (size_t)n + it->nbytes;
-	it->iflags |= IT_FETCHED;
-	if (sh->root->lru_head != sc_refof(sh, it)) {
-		lru_unlink(sh, it);
-		lru_push_head(sh, it);
+	/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n", then the value */
+	p = out->p + out->len;
+	memcpy(p, "VALUE ", 6);
+	memcpy(p + 6, key, nkey);
+	p += 6 + nkey;
+	*p++ = ' ';
+	p = put_u64(p, it->flags);
+	*p++ = ' ';
+	p = put_u64(p, it->nbytes - 2);
+	if (with_cas) {
+		*p++ = ' ';
+		p = put_u64(p, it->cas);
 	}
+	*p++ = '\r';
+	*p++ = '\n';
+	memcpy(p, ITEM_data(it), it->nbytes);
+	out->len = (size_t)(p - out->p) + it->nbytes;
+	it->iflags |= IT_FETCHED;
+	lru_mark(it);
 	rc = 1;
 out:
 	pthread_mutex_unlock(&sh->lock);
@@ -761,8 +819,7 @@ store_touch(struct store *s, const char *key, size_t nkey, int64_t exptime,
 	if (it != NULL) {
 		it->exptime = (uint32_t)exptime;
 		it->iflags |= IT_FETCHED;
-		lru_unlink(sh, it);
-		lru_push_head(sh, it);
+		lru_mark(it);
 	}
 	pthread_mutex_unlock(&sh->lock);
 	return it != NULL ? SC_TOUCHED : SC_NOT_FOUND;
@@ -821,7 +878,7 @@ store_arith(struct store *s, const char *key, size_t nkey, int incr,
 		v += delta;		/* wraps at 2^64, like memcached */
 	else
 		v = delta > v ? 0 : v - delta;
-	n = (size_t)snprintf(buf, sizeof(buf), "%" PRIu64, v);
+	n = (size_t)(put_u64(buf, v) - buf);
 	if (n + 2 <= it->nbytes) {
 		/* memcached rewrites in place, padding with spaces */
 		memcpy(ITEM_data(it), buf, n);
@@ -829,8 +886,7 @@ store_arith(struct store *s, const char *key, size_t nkey, int incr,
 		it->cas = next_cas(s);
 		if (it->cas > sh->root->max_cas)
 			sh->root->max_cas = it->cas;
-		lru_unlink(sh, it);
-		lru_push_head(sh, it);
+		lru_mark(it);
 	} else {
 		nit = shard_alloc_item(s, sh, it->nkey, n + 2, it, now, &res);
 		if (nit == NULL)

@@ -265,6 +265,19 @@ check("bytes within -m", int(st["bytes"]) <= 2 << 20, True)
 check("recent item kept", c.get(b"ev999") == v, True)
 check("oldest item evicted", c.get(b"ev0"), None)
 check("frequently read item kept by LRU", c.get(b"hot"), b"h")
+# Every item read since it last reached the tail: eviction gives each a
+# second chance, but at most a bounded number per set, so sets still store.
+ev0 = int(c.stats()["evictions"])
+for i in range(1000):
+    c.send(b"get ev%d\r\n" % i)
+    c.recv_until(b"END\r\n")
+stored = 0
+for i in range(50):
+    c.send(b"set all%d 0 0 %d\r\n%s\r\n" % (i, len(v), v))
+    stored += c.line() == b"STORED\r\n"
+check("sets store when every item was read", stored, 50)
+check("and evict", int(c.stats()["evictions"]) > ev0, True)
+check("bytes within -m after", int(c.stats()["bytes"]) <= 2 << 20, True)
 c.close()
 check("stop 11", s.stop(), 0)
 
