@@ -22,10 +22,11 @@
  *   mcload -p PORT [-H 127.0.0.1] [-c 50] [-P 1] [-r 90] [-k 100000]
  *          [-z THETA] [-v 1024 | -v MIN-MAX] [-d 10 | -n COUNT | -F]
  *          [-q OPS/S] [-R MS] [-K PREFIX] [-s SEED] [-T SECS] [-g]
- *          [-i USECS]
+ *          [-i USECS] [-o FILE]
  *
  * -i: a connection sends its next request no sooner than USECS after its
  * previous one (a paced load that leaves the CPUs some idle time).
+ * -o: writes the latency histogram to a file, for pooling runs.
  */
 #include <arpa/inet.h>
 #include <err.h>
@@ -101,6 +102,7 @@ struct opts {
 	double		 max_secs;
 	int		 gap;
 	uint64_t	 pace_ns;
+	const char	*hist_path;
 };
 
 static struct opts o = {
@@ -223,12 +225,26 @@ hist_add(uint64_t v)
 	st.hist[v]++;
 }
 
+/* The highest value, in ns, of bucket i. */
+static double
+bucket_top(unsigned i)
+{
+	unsigned b;
+
+	if (i < HSUB)
+		return i;
+	b = i / HSUB + HBITS - 1;
+	/* in double: the top bucket ends at 2^64 */
+	return (double)(HSUB + i % HSUB + 1) *
+	    (double)(UINT64_C(1) << (b - HBITS)) - 1;
+}
+
 /* The highest value, in ns, of the bucket holding the q-quantile. */
 static double
 hist_q(double q)
 {
 	uint64_t total = 0, want, acc = 0;
-	unsigned i, b;
+	unsigned i;
 
 	for (i = 0; i < HBUCKETS; i++)
 		total += st.hist[i];
@@ -242,12 +258,7 @@ hist_q(double q)
 		if (acc >= want)
 			break;
 	}
-	if (i < HSUB)
-		return i;
-	b = i / HSUB + HBITS - 1;
-	/* in double: the top bucket ends at 2^64 */
-	return (double)(HSUB + i % HSUB + 1) *
-	    (double)(UINT64_C(1) << (b - HBITS)) - 1;
+	return bucket_top(i);
 }
 
 static void
@@ -579,7 +590,8 @@ usage(void)
 "usage: mcload [-H host] [-p port] [-c conns] [-P depth] [-r get%%]\n"
 "	[-k keys] [-z theta] [-v size|min-max] [-d secs | -n count | -F]\n"
 "	[-q ops/s] [-R reconnect_ms|-1] [-K prefix] [-s seed] [-T max_secs]\n"
-"	[-g (gap mode: stdin lines mark, stop)] [-i pace_usecs]\n");
+"	[-g (gap mode: stdin lines mark, stop)] [-i pace_usecs]\n"
+"	[-o histogram_file]\n");
 	exit(2);
 }
 
@@ -603,7 +615,7 @@ parse_args(int argc, char **argv)
 	char *dash;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "H:p:c:P:r:k:z:v:d:n:Fq:R:K:s:T:gi:"))
+	while ((ch = getopt(argc, argv, "H:p:c:P:r:k:z:v:d:n:Fq:R:K:s:T:gi:o:"))
 	    != -1) {
 		switch (ch) {
 		case 'H': o.host = optarg; break;
@@ -634,6 +646,7 @@ parse_args(int argc, char **argv)
 		case 'T': o.max_secs = atof(optarg); break;
 		case 'g': o.gap = 1; break;
 		case 'i': o.pace_ns = num(optarg, 1, 1000000) * 1000; break;
+		case 'o': o.hist_path = optarg; break;
 		default: usage();
 		}
 	}
@@ -647,6 +660,29 @@ parse_args(int argc, char **argv)
 		o.dur = 10;
 	if (o.dur == 0 || o.dur > o.max_secs)
 		o.dur = o.max_secs;	/* a count is bounded in time too */
+}
+
+/*
+ * -o: the latency histogram, "top_ns count" per non-empty bucket, so that
+ * runs can be pooled: a p99 of all requests of several runs is steadier
+ * than the median of each run's p99 when a run's p99 sits on a
+ * scheduler tick.
+ */
+static void
+hist_write(const char *path)
+{
+	FILE *f;
+	unsigned i;
+
+	if ((f = fopen(path, "w")) == NULL)
+		err(1, "%s", path);
+	fprintf(f, "# mcload latency histogram: bucket top (ns), count\n");
+	for (i = 0; i < HBUCKETS; i++)
+		if (st.hist[i] != 0)
+			fprintf(f, "%.0f %llu\n", bucket_top(i),
+			    (unsigned long long)st.hist[i]);
+	if (ferror(f) | fclose(f))
+		err(1, "%s", path);
 }
 
 static void
@@ -950,6 +986,8 @@ main(int argc, char **argv)
 		if (cs[i].state == C_UP)
 			st.failed += cs[i].npend;
 	report(t - t0);
+	if (o.hist_path != NULL)
+		hist_write(o.hist_path);
 	if (o.gap)
 		gap_report(cs, t0, gp.t_stop);
 	for (i = 0; i < o.conns; i++) {
