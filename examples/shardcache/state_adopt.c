@@ -182,7 +182,10 @@ reshard_one(struct server *srv, struct adopt_state *as, const char *name,
 		(void)shms_arena_destroy(a);
 		return;
 	}
-	/* Head first, so the hottest items are the ones that fit. */
+	/*
+	 * Head first (stored lately, or read and given a second chance at
+	 * the tail), so the hottest items are the ones that fit.
+	 */
 	for (ref = r->lru_head; ref != 0 && n <= r->nitems; ref = it->next) {
 		if (ref > size - sizeof(*it))
 			break;

@@ -728,8 +728,11 @@ drop:
 	return res;
 }
 
+/* A get reply's first bytes: not a C string. */
+static const char value_prefix[6] = "VALUE ";
+
 /* Room for a get reply's header beyond its key: "VALUE", 3 numbers, CRLF. */
-#define GET_HDR_MAX	(6 + 3 * 21 + 2)
+#define GET_HDR_MAX	(sizeof(value_prefix) + 3 * 21 + 2)
 
 /* Writes v in decimal at p (up to 20 bytes); returns the end. */
 static char *
@@ -768,9 +771,9 @@ store_get(struct store *s, const char *key, size_t nkey, int with_cas,
 	}
 	/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n", then the value */
 	p = out->p + out->len;
-	memcpy(p, "VALUE ", 6);
-	memcpy(p + 6, key, nkey);
-	p += 6 + nkey;
+	memcpy(p, value_prefix, sizeof(value_prefix));
+	memcpy(p + sizeof(value_prefix), key, nkey);
+	p += sizeof(value_prefix) + nkey;
 	*p++ = ' ';
 	p = put_u64(p, it->flags);
 	*p++ = ' ';
