@@ -1,13 +1,23 @@
 /*
  * conn.c: worker threads and connections.
  *
- * Each worker runs its own epoll loop and accepts from the shared listening
- * sockets (EPOLLEXCLUSIVE wakes one worker); accepted connections are
- * dealt round robin to the workers through a small queue and an eventfd,
- * as one woken worker would otherwise take a whole burst. A connection
- * then lives and dies on one thread and needs no locks. Sockets are
- * non-blocking; after each batch of input the replies are written at once
- * and EPOLLOUT is used only while output is pending.
+ * The workers share one epoll set holding every connection and the
+ * listening sockets; each takes a few ready connections per wait
+ * (EVENTS_PER_WAIT), so that whichever worker is running serves what is
+ * ready. With connections tied to one worker, a worker that the kernel
+ * keeps off its core for a scheduler tick (4 ms at HZ=250: on a busy
+ * machine a woken thread that is not owed CPU time waits for the tick)
+ * stalls all of its connections while another worker idles; that made
+ * shardcache's p99 at saturation (bench/RESULTS-shardcache.md).
+ *
+ * Connections are registered EPOLLONESHOT: the worker that takes an event
+ * owns the connection until it re-arms it (conn_rearm) or closes it.
+ * The timeout and stop scans also take connections, so ownership is the
+ * `busy' flag: whoever holds it may touch the connection. A closed
+ * connection goes to the grave, freed once every worker has passed the
+ * top of its loop since (an event for it may sit in a worker's batch).
+ * Sockets are non-blocking; after each batch of input the replies are
+ * written at once and EPOLLOUT is used only while output is pending.
  *
  * Bounds: the read buffer grows only as far as the longest allowed line
  * (values are read straight into their item); a connection whose unsent
@@ -22,6 +32,7 @@
  * to us join the workers in workers_start().
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,27 +46,26 @@
 #include "sc.h"
 
 #define TAG_LISTEN	(UINT64_C(1) << 63)
-#define TAG_WAKE	(UINT64_C(1) << 62)
-#define MAX_EVENTS	256
+#define TAG_STOP	(UINT64_C(1) << 62)
+/*
+ * Few, so that ready connections stay in the shared set for another
+ * worker rather than in the batch of one that may be kept waiting: 8
+ * gave a p99 at saturation half of 256's (bench/RESULTS-shardcache.md).
+ */
+#define EVENTS_PER_WAIT	8
 #define ACCEPT_BATCH	16
 #define READS_PER_EVENT	16
-#define HANDOFF_MAX	1024
+#define DRAIN_SCAN_NS	(100 * 1000000u)
 
 struct worker {
 	pthread_t	 tid;
 	unsigned	 id;
-	int		 epfd;
-	int		 wakefd;
 	struct server	*srv;
-	struct conn	*conns;
-	unsigned	 nconns;
 	int		 draining;
 	uint64_t	 deadline_ns;
+	uint64_t	 next_scan_ns;
+	uint64_t	 quiesced;	/* atomic: srv->epoch at its loop top */
 	struct wstats	 st;
-	/* connections handed over by the accepting worker */
-	pthread_mutex_t	 qlock;
-	int		 q[HANDOFF_MAX];
-	unsigned	 qhead, qlen;
 } __attribute__((aligned(64)));
 
 /* Unit tests run proto without workers; their counters go here. */
@@ -81,59 +91,146 @@ conn_release(struct server *srv, struct conn *c)
 	sbuf_free(&c->wb);
 }
 
+/* ---- ownership: the busy flag, the list, the grave ---- */
+
+static int
+conn_trylock(struct conn *c)
+{
+	return __atomic_exchange_n(&c->busy, 1, __ATOMIC_ACQUIRE) == 0;
+}
+
+/* Others hold a connection only for a scan step or a re-arm: brief. */
 static void
-conn_unlink(struct worker *w, struct conn *c)
+conn_lock(struct conn *c)
+{
+	while (!conn_trylock(c))
+		(void)sched_yield();
+}
+
+static void
+conn_unlock(struct conn *c)
+{
+	__atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* conns_lock held. */
+static void
+conn_unlink(struct server *srv, struct conn *c)
 {
 	if (c->lprev != NULL)
 		c->lprev->lnext = c->lnext;
 	else
-		w->conns = c->lnext;
+		srv->conns = c->lnext;
 	if (c->lnext != NULL)
 		c->lnext->lprev = c->lprev;
-	w->nconns--;
+	c->lprev = c->lnext = NULL;
+	__atomic_sub_fetch(&srv->nconns, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * Frees what no worker can still hold: a connection closed at epoch E
+ * left the epoll set before E, and a worker that read an epoch >= E at
+ * the top of its loop has finished every batch taken before that.
+ */
+static void
+grave_reap(struct server *srv)
+{
+	uint64_t min = UINT64_MAX, q;
+	struct conn *c, **pp;
+	unsigned i;
+
+	for (i = 0; i < srv->nworkers; i++) {
+		q = __atomic_load_n(&srv->workers[i].quiesced,
+		    __ATOMIC_ACQUIRE);
+		if (q < min)
+			min = q;
+	}
+	pthread_mutex_lock(&srv->conns_lock);
+	for (pp = &srv->grave; (c = *pp) != NULL;) {
+		if (c->retired <= min) {
+			*pp = c->lnext;
+			free(c);
+			__atomic_sub_fetch(&srv->ngrave, 1, __ATOMIC_RELAXED);
+		} else
+			pp = &c->lnext;
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/*
+ * Closes c (held by the caller, conns_lock held) and lets go of it. Out
+ * of the epoll set first: close() alone would leave it there while
+ * another process (the supervisor's fd store, holding handed-over
+ * connections until READY) still has the same open file.
+ */
+static void
+conn_close_locked(struct server *srv, struct conn *c)
+{
+	(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	conn_release(srv, c);
+	conn_unlink(srv, c);
+	c->dead = 1;
+	c->retired = __atomic_add_fetch(&srv->epoch, 1, __ATOMIC_SEQ_CST);
+	c->lnext = srv->grave;
+	srv->grave = c;
+	__atomic_add_fetch(&srv->ngrave, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
+	conn_unlock(c);
 }
 
 static void
 conn_close(struct worker *w, struct conn *c)
 {
-	conn_unlink(w, c);
-	/*
-	 * close() alone leaves it in the epoll set while another process
-	 * (the supervisor's fd store, holding handed-over connections until
-	 * READY) still has the same open file: events would keep coming
-	 * for a freed conn.
-	 */
-	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	conn_release(w->srv, c);
-	free(c);
-	__atomic_sub_fetch(&w->srv->curr_conns, 1, __ATOMIC_RELAXED);
-}
+	struct server *srv = w->srv;
 
-static void conn_set_events(struct worker *w, struct conn *c, int ev);
+	pthread_mutex_lock(&srv->conns_lock);
+	conn_close_locked(srv, c);
+	pthread_mutex_unlock(&srv->conns_lock);
+}
 
 /*
  * A stop reached c's request boundary: close it, or under a supervisor
- * park it (fd open, unread bytes kept) for handoff_send().
+ * park it (fd open, unread bytes kept) for handoff_send(). c held,
+ * conns_lock held; lets go of c.
  */
 static void
-conn_end(struct worker *w, struct conn *c)
+conn_end_locked(struct server *srv, struct conn *c)
 {
-	struct server *srv = w->srv;
-
 	if (!srv->handoff) {
-		conn_close(w, c);
+		conn_close_locked(srv, c);
 		return;
 	}
-	conn_unlink(w, c);
-	(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	conn_unlink(srv, c);
+	c->dead = 1;
 	c->w = NULL;
-	c->lprev = NULL;
 	pthread_mutex_lock(&srv->park_lock);
 	c->lnext = srv->parked;
 	srv->parked = c;
 	pthread_mutex_unlock(&srv->park_lock);
 	__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
+	conn_unlock(c);
+}
+
+/*
+ * Waits for ev on c again and lets go of it. Re-armed before it is let
+ * go: once let go, a scan may close it and its fd number be reused.
+ */
+static void
+conn_rearm(struct worker *w, struct conn *c, int ev)
+{
+	struct epoll_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.events = (uint32_t)ev | EPOLLONESHOT;
+	e.data.ptr = c;
+	if (epoll_ctl(w->srv->epfd, EPOLL_CTL_MOD, c->fd, &e) < 0) {
+		log_warn("epoll_ctl");
+		conn_close(w, c);
+		return;
+	}
+	conn_unlock(c);
 }
 
 /*
@@ -160,7 +257,7 @@ conn_linger(struct worker *w, struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			conn_set_events(w, c, EPOLLIN | EPOLLRDHUP);
+			conn_rearm(w, c, EPOLLIN | EPOLLRDHUP);
 			return;
 		}
 		if (n <= 0 || (c->linger_bytes += (uint64_t)n) > LINGER_BYTES) {
@@ -170,19 +267,6 @@ conn_linger(struct worker *w, struct conn *c)
 	}
 }
 
-static void
-conn_set_events(struct worker *w, struct conn *c, int ev)
-{
-	struct epoll_event e;
-
-	if (ev == c->epoll_events)
-		return;
-	memset(&e, 0, sizeof(e));
-	e.events = (uint32_t)ev;
-	e.data.ptr = c;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
-		c->epoll_events = ev;
-}
 
 /* Writes pending output. Returns 0, or -1 if the connection failed. */
 static int
@@ -282,9 +366,16 @@ conn_idle(const struct conn *c)
 	    c->get_resume == 0;
 }
 
+static int
+stopping(const struct server *srv)
+{
+	return __atomic_load_n(&srv->stopping, __ATOMIC_RELAXED);
+}
+
 /*
  * Processes input, writes output, reads more, until the socket has no more
- * input, the output is at its cap, or the connection ends.
+ * input, the output is at its cap, or the connection ends. c held; lets
+ * go of it (re-armed, closed or parked).
  */
 static void
 conn_drive(struct worker *w, struct conn *c)
@@ -314,8 +405,10 @@ conn_drive(struct worker *w, struct conn *c)
 			break;
 		}
 		c->blocked_since = 0;
-		if (w->draining && conn_idle(c)) {
-			conn_end(w, c);
+		if (stopping(w->srv) && conn_idle(c)) {
+			pthread_mutex_lock(&w->srv->conns_lock);
+			conn_end_locked(w->srv, c);
+			pthread_mutex_unlock(&w->srv->conns_lock);
 			return;
 		}
 		/*
@@ -339,37 +432,71 @@ conn_drive(struct worker *w, struct conn *c)
 		ev |= EPOLLIN | EPOLLRDHUP;
 	if (c->wb.off < c->wb.len)
 		ev |= EPOLLOUT;
-	conn_set_events(w, c, ev);
+	conn_rearm(w, c, ev);
+}
+
+/* An event for c: take it, unless it was closed meanwhile, and serve it. */
+static void
+conn_event(struct worker *w, struct conn *c, uint32_t events)
+{
+	conn_lock(c);
+	if (c->dead) {
+		conn_unlock(c);
+		return;
+	}
+	c->w = w;
+	if ((events & EPOLLRDHUP) && !(events & EPOLLIN))
+		c->closed_read = 1;
+	if (events & EPOLLERR) {
+		conn_close(w, c);
+		return;
+	}
+	if (c->state == CONN_CLOSING) {
+		if (conn_flush(w, c) < 0)
+			conn_close(w, c);
+		else if (c->wb.off == c->wb.len)
+			conn_linger(w, c);
+		else
+			conn_rearm(w, c, EPOLLOUT);
+		return;
+	}
+	conn_drive(w, c);
 }
 
 /*
- * Puts c (its fd open, counted in curr_conns) in w's epoll set and list.
- * Returns 0, or -1 with nothing done. ev: the first events to watch.
+ * Puts c (its fd open, counted in curr_conns) in the list and the epoll
+ * set. Returns 0, or -1 with nothing done. ev: the first events to watch.
+ * Held meanwhile, so that no scan ends it half-attached.
  */
 static int
-conn_attach(struct worker *w, struct conn *c, uint32_t ev)
+conn_attach(struct server *srv, struct conn *c, uint32_t ev)
 {
 	struct epoll_event e;
 
-	c->w = w;
+	c->busy = 1;
+	pthread_mutex_lock(&srv->conns_lock);
+	c->lprev = NULL;
+	c->lnext = srv->conns;
+	if (srv->conns != NULL)
+		srv->conns->lprev = c;
+	srv->conns = c;
+	__atomic_add_fetch(&srv->nconns, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&srv->conns_lock);
 	memset(&e, 0, sizeof(e));
-	e.events = ev;
+	e.events = ev | EPOLLONESHOT;
 	e.data.ptr = c;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) {
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, c->fd, &e) < 0) {
 		log_warn("epoll_ctl");
+		pthread_mutex_lock(&srv->conns_lock);
+		conn_unlink(srv, c);
+		pthread_mutex_unlock(&srv->conns_lock);
 		return -1;
 	}
-	c->epoll_events = (int)e.events;
-	c->lprev = NULL;
-	c->lnext = w->conns;
-	if (w->conns != NULL)
-		w->conns->lprev = c;
-	w->conns = c;
-	w->nconns++;
+	conn_unlock(c);
 	return 0;
 }
 
-/* Makes fd (accepted, counted in curr_conns) a connection of w. */
+/* Makes fd (accepted, counted in curr_conns) a connection. */
 static void
 conn_add(struct worker *w, int fd)
 {
@@ -387,7 +514,7 @@ conn_add(struct worker *w, int fd)
 	}
 	c->fd = fd;
 	c->last_active = sc_now();
-	if (conn_attach(w, c, EPOLLIN | EPOLLRDHUP) < 0) {
+	if (conn_attach(srv, c, EPOLLIN | EPOLLRDHUP) < 0) {
 		close(fd);
 		free(c);
 		__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
@@ -396,55 +523,10 @@ conn_add(struct worker *w, int fd)
 	STAT_INC(&w->st, total_conns);
 }
 
-/*
- * Passes fd to worker t (round robin: whichever worker epoll woke to
- * accept would otherwise take a whole burst of connections). Returns -1
- * when t's queue is full, and the caller keeps the connection.
- */
-static int
-conn_handoff(struct worker *t, int fd)
-{
-	uint64_t one = 1;
-	int ok = 0;
-
-	pthread_mutex_lock(&t->qlock);
-	if (t->qlen < HANDOFF_MAX) {
-		t->q[(t->qhead + t->qlen) % HANDOFF_MAX] = fd;
-		t->qlen++;
-		ok = 1;
-	}
-	pthread_mutex_unlock(&t->qlock);
-	if (!ok)
-		return -1;
-	(void)write(t->wakefd, &one, sizeof(one));
-	return 0;
-}
-
-/* Takes the connections other workers passed to w. */
-static void
-conn_take_handoffs(struct worker *w)
-{
-	int fds[64];
-	unsigned n, i;
-
-	do {
-		pthread_mutex_lock(&w->qlock);
-		for (n = 0; n < 64 && w->qlen > 0; n++) {
-			fds[n] = w->q[w->qhead];
-			w->qhead = (w->qhead + 1) % HANDOFF_MAX;
-			w->qlen--;
-		}
-		pthread_mutex_unlock(&w->qlock);
-		for (i = 0; i < n; i++)
-			conn_add(w, fds[i]);
-	} while (n == 64);
-}
-
 static void
 conn_accept(struct worker *w, int lfd)
 {
 	struct server *srv = w->srv;
-	struct worker *t;
 	int fd, i;
 
 	for (i = 0; i < ACCEPT_BATCH; i++) {
@@ -467,54 +549,88 @@ conn_accept(struct worker *w, int lfd)
 			STAT_INC(&w->st, rejected_conns);
 			continue;
 		}
-		t = &srv->workers[__atomic_fetch_add(&srv->next_worker, 1,
-		    __ATOMIC_RELAXED) % srv->nworkers];
-		if (t == w || conn_handoff(t, fd) < 0)
-			conn_add(w, fd);
+		conn_add(w, fd);
 	}
 }
 
-/* Once a second: idle and blocked-writer timeouts. */
+/*
+ * Once a second, by one worker: idle and blocked-writer timeouts. A
+ * connection another worker is serving is not idle; skip it.
+ */
 static void
 conn_timeouts(struct worker *w)
 {
+	struct server *srv = w->srv;
 	struct conn *c, *next;
 	int64_t now = sc_now();
 
-	for (c = w->conns; c != NULL; c = next) {
+	pthread_mutex_lock(&srv->conns_lock);
+	for (c = srv->conns; c != NULL; c = next) {
 		next = c->lnext;
+		if (!conn_trylock(c))
+			continue;
 		if (c->linger_since != 0) {
-			if (now - c->linger_since >= LINGER_S)
-				conn_close(w, c);
+			if (now - c->linger_since >= LINGER_S) {
+				conn_close_locked(srv, c);
+				continue;
+			}
 		} else if (c->blocked_since != 0 &&
 		    now - c->blocked_since >= (int64_t)settings.drop_timeout) {
 			STAT_INC(&w->st, conn_dropped);
-			conn_close(w, c);
+			conn_close_locked(srv, c);
+			continue;
 		} else if (settings.idle_timeout > 0 &&
 		    now - c->last_active >= (int64_t)settings.idle_timeout &&
 		    c->blocked_since == 0) {
 			STAT_INC(&w->st, idle_kicks);
-			conn_close(w, c);
+			conn_close_locked(srv, c);
+			continue;
 		}
+		conn_unlock(c);
 	}
+	pthread_mutex_unlock(&srv->conns_lock);
+}
+
+/*
+ * Stopping: ends every connection at a request boundary that no worker
+ * is serving (one being served ends itself when it gets there). Repeated
+ * while draining, for one that was re-armed just before the stop.
+ */
+static void
+conn_end_idle(struct server *srv)
+{
+	struct conn *c, *next;
+
+	pthread_mutex_lock(&srv->conns_lock);
+	for (c = srv->conns; c != NULL; c = next) {
+		next = c->lnext;
+		if (!conn_trylock(c))
+			continue;
+		if (conn_idle(c))
+			conn_end_locked(srv, c);
+		else
+			conn_unlock(c);
+	}
+	pthread_mutex_unlock(&srv->conns_lock);
 }
 
 static void
 worker_begin_drain(struct worker *w)
 {
 	struct server *srv = w->srv;
-	struct conn *c, *next;
 	unsigned i;
+	uint64_t v;
 
 	w->draining = 1;
 	w->deadline_ns = sc_now_ns() +
 	    (uint64_t)settings.stop_timeout * 1000000000u;
-	for (i = 0; i < srv->nlfds; i++)
-		(void)epoll_ctl(w->epfd, EPOLL_CTL_DEL, srv->lfds[i], NULL);
-	for (c = w->conns; c != NULL; c = next) {
-		next = c->lnext;
-		if (conn_idle(c))
-			conn_end(w, c);
+	/* The last worker to see the stop clears it: it is level-triggered. */
+	if (__atomic_add_fetch(&srv->nstopped, 1, __ATOMIC_ACQ_REL) ==
+	    srv->nworkers) {
+		for (i = 0; i < srv->nlfds; i++)
+			(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfds[i],
+			    NULL);
+		(void)read(srv->stopfd, &v, sizeof(v));
 	}
 }
 
@@ -522,17 +638,37 @@ static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	struct epoll_event ev[MAX_EVENTS];
-	int64_t last_tick = sc_now();
-	uint64_t tag, v;
-	int n, i, wake = 0;
+	struct server *srv = w->srv;
+	struct epoll_event ev[EVENTS_PER_WAIT];
+	int64_t now, last;
+	uint64_t tag, now_ns;
+	int n, i;
 
 	for (;;) {
-		if (w->draining && (w->nconns == 0 ||
-		    sc_now_ns() >= w->deadline_ns))
-			break;
-		n = epoll_wait(w->epfd, ev, MAX_EVENTS, w->draining ? 100 :
-		    1000);
+		__atomic_store_n(&w->quiesced,
+		    __atomic_load_n(&srv->epoch, __ATOMIC_SEQ_CST),
+		    __ATOMIC_RELEASE);
+		if (__atomic_load_n(&srv->ngrave, __ATOMIC_RELAXED) != 0)
+			grave_reap(srv);
+		if (!w->draining && stopping(srv))
+			worker_begin_drain(w);
+		if (w->draining) {
+			now_ns = sc_now_ns();
+			if (__atomic_load_n(&srv->nconns, __ATOMIC_RELAXED) ==
+			    0 || now_ns >= w->deadline_ns)
+				break;
+			if (now_ns >= w->next_scan_ns) {
+				w->next_scan_ns = now_ns + DRAIN_SCAN_NS;
+				conn_end_idle(srv);
+			}
+		}
+		now = sc_now();
+		last = __atomic_load_n(&srv->tick, __ATOMIC_RELAXED);
+		if (now != last && __atomic_compare_exchange_n(&srv->tick,
+		    &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			conn_timeouts(w);
+		n = epoll_wait(srv->epfd, ev, EVENTS_PER_WAIT,
+		    w->draining ? 100 : 1000);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -543,52 +679,15 @@ worker_main(void *arg)
 			if (tag & TAG_LISTEN) {
 				if (!w->draining)
 					conn_accept(w, (int)(tag & 0xffff));
-			} else if (tag & TAG_WAKE) {
-				/*
-				 * Handed-over connections, or a stop: drain
-				 * after this batch, since closing connections
-				 * now would free ones still listed in ev[].
-				 */
-				(void)read(w->wakefd, &v, sizeof(v));
-				conn_take_handoffs(w);
-				if (__atomic_load_n(&w->srv->stopping,
-				    __ATOMIC_RELAXED))
-					wake = 1;
-			} else {
-				struct conn *c = ev[i].data.ptr;
-
-				if ((ev[i].events & EPOLLRDHUP) &&
-				    !(ev[i].events & EPOLLIN))
-					c->closed_read = 1;
-				if ((ev[i].events & EPOLLERR)) {
-					conn_close(w, c);
-					continue;
-				}
-				if (c->state == CONN_CLOSING) {
-					if (conn_flush(w, c) < 0)
-						conn_close(w, c);
-					else if (c->wb.off == c->wb.len)
-						conn_linger(w, c);
-					continue;
-				}
-				conn_drive(w, c);
-			}
-		}
-		if (wake && !w->draining)
-			worker_begin_drain(w);
-		if (sc_now() != last_tick) {
-			last_tick = sc_now();
-			conn_timeouts(w);
+			} else if (tag & TAG_STOP) {
+				if (!w->draining)
+					worker_begin_drain(w);
+				else
+					(void)sched_yield();
+			} else
+				conn_event(w, ev[i].data.ptr, ev[i].events);
 		}
 	}
-	/*
-	 * clang-tidy's analyzer assumes a list head with a predecessor here;
-	 * conn_close() unlinks the head (lprev NULL) before freeing it.
-	 */
-	conn_take_handoffs(w);	/* draining: closes them */
-	while (w->conns != NULL)
-		/* NOLINTNEXTLINE(clang-analyzer-unix.Malloc) */
-		conn_close(w, w->conns);
 	return NULL;
 }
 
@@ -596,8 +695,8 @@ int
 workers_start(struct server *srv)
 {
 	struct epoll_event e;
-	struct worker *w;
-	unsigned i, j;
+	struct conn *c;
+	unsigned i;
 	int rc;
 
 	srv->workers = aligned_alloc(64, sizeof(struct worker) *
@@ -605,45 +704,37 @@ workers_start(struct server *srv)
 	if (srv->workers == NULL)
 		return -ENOMEM;
 	memset(srv->workers, 0, sizeof(struct worker) * settings.threads);
-	for (i = 0; i < settings.threads; i++) {
-		w = &srv->workers[i];
-		w->id = i;
-		w->srv = srv;
-		pthread_mutex_init(&w->qlock, NULL);
-		if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
-		    (w->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
-			return -errno;
-		memset(&e, 0, sizeof(e));
+	pthread_mutex_init(&srv->conns_lock, NULL);
+	if ((srv->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (srv->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+		return -errno;
+	memset(&e, 0, sizeof(e));
+	e.events = EPOLLIN;
+	e.data.u64 = TAG_STOP;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->stopfd, &e) < 0)
+		return -errno;
+	for (i = 0; i < srv->nlfds; i++) {
 		e.events = EPOLLIN;
-		e.data.u64 = TAG_WAKE;
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->wakefd, &e) < 0)
+		e.data.u64 = TAG_LISTEN | (uint64_t)srv->lfds[i];
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfds[i], &e) < 0)
 			return -errno;
-		for (j = 0; j < srv->nlfds; j++) {
-			e.events = EPOLLIN | EPOLLEXCLUSIVE;
-			e.data.u64 = TAG_LISTEN | (uint64_t)srv->lfds[j];
-			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, srv->lfds[j],
-			    &e) < 0)
-				return -errno;
-		}
+	}
+	for (i = 0; i < settings.threads; i++) {
+		srv->workers[i].id = i;
+		srv->workers[i].srv = srv;
 	}
 	/* Set before any worker runs: `stats' reads it from workers. */
 	srv->nworkers = settings.threads;
 	/*
-	 * Connections handed over by our predecessor, dealt round robin.
-	 * EPOLLOUT fires at once: the first event processes what they
-	 * brought along (unsent output, the start of a request).
+	 * Connections handed over by our predecessor. EPOLLOUT fires at
+	 * once: the first event processes what they brought along (unsent
+	 * output, the start of a request). TCP_NODELAY is the socket's, set
+	 * when our predecessor accepted it.
 	 */
-	for (i = 0; srv->handed != NULL; i++) {
-		struct conn *c = srv->handed;
-
-		/*
-		 * TCP_NODELAY is the socket's, set when our predecessor
-		 * accepted it: one syscall per connection saved here.
-		 */
+	while ((c = srv->handed) != NULL) {
 		srv->handed = c->lnext;
 		__atomic_add_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
-		if (conn_attach(&srv->workers[i % settings.threads], c,
-		    EPOLLIN | EPOLLRDHUP | EPOLLOUT) < 0) {
+		if (conn_attach(srv, c, EPOLLIN | EPOLLRDHUP | EPOLLOUT) < 0) {
 			close(c->fd);
 			conn_release(srv, c);
 			free(c);
@@ -664,22 +755,30 @@ void
 workers_stop(struct server *srv)
 {
 	uint64_t one = 1;
+	struct conn *c;
 	unsigned i;
 
 	__atomic_store_n(&srv->stopping, 1, __ATOMIC_RELAXED);
-	for (i = 0; i < srv->nworkers; i++)
-		(void)write(srv->workers[i].wakefd, &one, sizeof(one));
-	/*
-	 * Join every worker before closing any wake fd: a worker hands
-	 * accepted connections to the others through their wake fds, so one
-	 * still running may write to a sibling's (a closed, or reused, fd).
-	 */
+	(void)write(srv->stopfd, &one, sizeof(one));
 	for (i = 0; i < srv->nworkers; i++)
 		pthread_join(srv->workers[i].tid, NULL);
-	for (i = 0; i < srv->nworkers; i++) {
-		close(srv->workers[i].epfd);
-		close(srv->workers[i].wakefd);
+	/* Alone now: what the deadline left, and the grave. */
+	while ((c = srv->conns) != NULL) {
+		srv->conns = c->lnext;
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		conn_release(srv, c);
+		free(c);
+		__atomic_sub_fetch(&srv->curr_conns, 1, __ATOMIC_RELAXED);
 	}
+	srv->nconns = 0;
+	while ((c = srv->grave) != NULL) {
+		srv->grave = c->lnext;
+		free(c);
+	}
+	srv->ngrave = 0;
+	close(srv->epfd);
+	close(srv->stopfd);
 }
 
 static void

@@ -380,8 +380,11 @@ struct worker;
 struct conn {
 	int		 fd;
 	int		 state;		/* enum conn_state */
-	struct worker	*w;
-	struct conn	*lprev, *lnext;	/* worker's connection list */
+	struct worker	*w;		/* the worker driving it now */
+	struct conn	*lprev, *lnext;	/* server's connection list */
+	int		 busy;		/* atomic: held by one thread */
+	int		 dead;		/* closed or parked: skip its events */
+	uint64_t	 retired;	/* epoch of its close (conn.c) */
 	char		*rbuf;
 	size_t		 rsize, rlen, rpos;
 	struct sbuf	 wb;
@@ -464,8 +467,22 @@ struct server {
 	unsigned		 nlfds;
 	int64_t			 started;	/* unix s */
 	uint64_t		 curr_conns;	/* atomic */
-	uint64_t		 next_worker;	/* atomic: round robin */
 	int			 stopping;	/* atomic */
+	/*
+	 * conn.c: the workers' shared epoll set and connection list;
+	 * closed connections wait in the grave until no worker can still
+	 * hold an event for them.
+	 */
+	int			 epfd;
+	int			 stopfd;
+	pthread_mutex_t		 conns_lock;
+	struct conn		*conns;		/* under conns_lock */
+	unsigned		 nconns;	/* atomic; changed under lock */
+	struct conn		*grave;		/* under conns_lock */
+	unsigned		 ngrave;	/* atomic; changed under lock */
+	uint64_t		 epoch;		/* atomic */
+	unsigned		 nstopped;	/* atomic: workers draining */
+	int64_t			 tick;		/* atomic: last timeout scan */
 	unsigned		 verbosity;
 	const struct sc_state_ops *state;
 	void			*state_priv;
