@@ -653,14 +653,15 @@ worker_main(void *arg)
 		if (!w->draining && stopping(srv))
 			worker_begin_drain(w);
 		if (w->draining) {
+			/* Scan first: it may end the last connections. */
 			now_ns = sc_now_ns();
-			if (__atomic_load_n(&srv->nconns, __ATOMIC_RELAXED) ==
-			    0 || now_ns >= w->deadline_ns)
-				break;
 			if (now_ns >= w->next_scan_ns) {
 				w->next_scan_ns = now_ns + DRAIN_SCAN_NS;
 				conn_end_idle(srv);
 			}
+			if (__atomic_load_n(&srv->nconns, __ATOMIC_RELAXED) ==
+			    0 || now_ns >= w->deadline_ns)
+				break;
 		}
 		now = sc_now();
 		last = __atomic_load_n(&srv->tick, __ATOMIC_RELAXED);
