@@ -1,7 +1,8 @@
 #!/bin/sh
 # shmctl's supervisor commands against a hostile peer on control.sock (a
 # fake supervisor in Python answering each connection with canned bytes):
-# a NUL in the reply is refused (it used to crash shmctl), terminal
+# a NUL in the reply is refused (it used to crash shmctl), so is a reply
+# longer than any a supervisor sends (it used to be cut and parsed), terminal
 # escapes in any value are escaped, and --json stays valid JSON whatever
 # a "numeric" value holds.
 . "$SRC/tests/integ/shmctl_lib.sh"
@@ -53,6 +54,13 @@ grep -q malformed "$T/err" || fail "no 'malformed' in: $(cat "$T/err")"
 serve "b'ok\\x00\\npid 1\\n'"
 run "$C" status fake --json
 [ $rc -eq 1 ] || fail "status --json exited $rc on a NUL, want 1"
+
+echo "== a reply longer than any the supervisor sends (16 KiB)"
+serve "$(python3 -c "print(repr(b'ok\\n' + b'pid 1\\n' * 12000))")"
+run "$C" status fake
+[ $rc -eq 1 ] || { cat "$T/out"; fail "status exited $rc on 72 KB, want 1"; }
+grep -q "longer than" "$T/err" || fail "no 'longer than' in: $(cat "$T/err")"
+[ -s "$T/out" ] && fail "printed a cut reply: $(head -c 200 "$T/out")"
 
 echo "== escapes in values"
 serve "b'ok\\nname fake\\nstate \\x1b[31mred\\npid 1\\x1b]0;t\\x07\\ngeneration \\x1b[2J\\nrestarts 0\\x1b\\nhandoff_handed 1\\x1b\\nhandoff_held \\x1b\\nlast_result ok\\x1b\\nlast_kind \\x1b[H\\nlast_total_ms 1\\x1b\\n'"

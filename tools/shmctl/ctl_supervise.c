@@ -23,6 +23,7 @@
 
 #include "shmctl.h"
 
+/* The supervisor's replies fit 16 KiB (struct ctl_buf): more is not one. */
 #define REPLY_MAX	(64 * 1024)
 #define KV_MAX		128
 
@@ -128,6 +129,11 @@ request(const struct shmctl_opts *g, const char *service, const char *req,
 			break;
 	}
 	close(s);
+	if (len == REPLY_MAX) {
+		warnx("%s: reply from the supervisor longer than %d bytes: "
+		    "refused", service, REPLY_MAX);
+		return CTL_EXIT_FAIL;
+	}
 	r->buf[len] = '\0';
 	/* Lines are C strings from here on: a NUL would cut one short. */
 	if (len == 0 || memchr(r->buf, '\n', len) == NULL ||
