@@ -511,6 +511,7 @@ evict_one(struct store *s, struct shard *sh, const struct item *keep,
 {
 	struct item *it;
 	unsigned tries;
+	int dead;
 
 	for (tries = 0;; tries++) {
 		it = sh->root->lru_tail != 0 ? sc_ptr(sh, sh->root->lru_tail) :
@@ -519,14 +520,14 @@ evict_one(struct store *s, struct shard *sh, const struct item *keep,
 			it = it->prev != 0 ? sc_ptr(sh, it->prev) : NULL;
 		if (it == NULL)
 			return -1;
-		if (!(it->iflags & IT_ACTIVE) || tries == EVICT_RESCUES ||
-		    item_dead(s, it, now))
+		dead = item_dead(s, it, now);
+		if (dead || !(it->iflags & IT_ACTIVE) || tries == EVICT_RESCUES)
 			break;
 		it->iflags &= (uint8_t)~IT_ACTIVE;
 		lru_unlink(sh, it);
 		lru_push_head(sh, it);
 	}
-	if (item_dead(s, it, now)) {
+	if (dead) {
 		sh->st.reclaimed++;
 		if (!(it->iflags & IT_FETCHED))
 			sh->st.expired_unfetched++;
