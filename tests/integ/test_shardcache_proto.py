@@ -220,10 +220,12 @@ x("absolute past", b"set ex 0 %d 1\r\na\r\nget ex\r\n" % (now - 10),
   b"STORED\r\nEND\r\n")
 x("absolute future", b"set ex 0 %d 1\r\na\r\nget ex\r\n" % (now + 100),
   b"STORED\r\nVALUE ex 0 1\r\na\r\nEND\r\n")
-x("relative 1s", b"set ex1 0 1 1\r\na\r\nget ex1\r\n",
+# Whole seconds: a TTL of N lives N - 1 to N s, so 2 (not 1) for "still
+# there right after the set".
+x("relative 2s", b"set ex1 0 2 1\r\na\r\nget ex1\r\n",
   b"STORED\r\nVALUE ex1 0 1\r\na\r\nEND\r\n")
-time.sleep(2.1)
-x("relative 1s expired", b"get ex1\r\n", b"END\r\n")
+time.sleep(3.1)
+x("relative 2s expired", b"get ex1\r\n", b"END\r\n")
 
 # --- binary values, pipelining, split packets ---
 blob = bytes(range(256)) * 4 + b"\r\n\r\nEND\r\n\0"
